@@ -1,0 +1,102 @@
+"""Configuration: defaults, LEADFORM_* environment variables, and start-up checks."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+#: Values that must never reach production as a secret key.
+WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "development"}
+
+
+class Defaults:
+    """Defaults for every setting; each can be overridden with LEADFORM_<NAME>."""
+
+    ENV = "development"  # "production" turns on the strict start-up checks
+    SITE_NAME = "Lakeside College"
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None  # None: SQLite file in the instance folder
+    DATABASE_POOL_SIZE = 5
+    DATABASE_ECHO = False
+    SQLITE_BUSY_TIMEOUT_MS = 15000
+
+    # Rate limits (Flask-Limiter reads the RATELIMIT_* keys itself).
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = False
+    SUBMIT_RATE_LIMIT = "20 per minute;200 per day"
+    LOGIN_RATE_LIMIT_IP = "30 per 15 minutes"
+    LOGIN_RATE_LIMIT_ACCOUNT = "10 per 15 minutes"
+
+    # Proxies: how many hops in front of the app set X-Forwarded-For.
+    TRUSTED_PROXIES = 0
+
+    # Intake.
+    EMAIL_CHECK_DELIVERABILITY = False
+    MIN_FORM_SECONDS = 3.0  # the time trap: a form submitted faster is treated as a bot
+    FORM_TOKEN_MAX_AGE = 24 * 3600  # an older form asks the person to submit again
+    DEFAULT_COUNTRY = "US"
+
+    # Staff workspace.
+    SPEED_TO_LEAD_MINUTES = 15
+    STAFF_IDLE_TIMEOUT_MINUTES = 30
+    STAFF_ABSOLUTE_TIMEOUT_HOURS = 12
+    QUEUE_PAGE_SIZE = 50
+
+    # Mail and notifications.
+    SMTP_URL: str | None = None  # None: mail is written to files in the instance folder
+    MAIL_FROM = "LeadForm <no-reply@localhost>"
+
+    # Cookies and CSRF.
+    SESSION_COOKIE_NAME = "leadform_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    MAX_CONTENT_LENGTH = 256 * 1024  # a request-info form is a few KB; refuse floods early
+
+
+def load_config(app: Flask, config: dict[str, Any] | None) -> None:
+    """Fill app.config from defaults, then the environment or the given test mapping."""
+    app.config.from_object(Defaults)
+    if config is None:
+        app.config.from_prefixed_env("LEADFORM")
+    else:
+        app.config.update(config)
+
+    production = app.config["ENV"] == "production"
+    if production and "LEADFORM_SESSION_COOKIE_SECURE" not in os.environ:
+        app.config["SESSION_COOKIE_SECURE"] = True
+
+    if not app.config.get("DATABASE_URL"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        db_file = Path(app.instance_path) / "leadform.db"
+        app.config["DATABASE_URL"] = f"sqlite:///{db_file}"
+
+    secret = app.config.get("SECRET_KEY")
+    if production:
+        if not secret or secret.lower() in WEAK_SECRETS or len(secret) < 32:
+            raise RuntimeError(
+                "LEADFORM_SECRET_KEY must be set to a random value of 32 or more characters "
+                "in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+    elif not secret:
+        app.config["SECRET_KEY"] = _instance_secret(app)
+
+
+def _instance_secret(app: Flask) -> str:
+    """Return a per-install development key kept in the instance folder.
+
+    A file rather than a fresh random value so that sessions survive a restart and
+    several local processes (app and worker) agree on it.
+    """
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,370 @@
+"""Intake: store a request for information with its evidence, deduplicated.
+
+Service functions take a Session, flush and never commit: the caller commits once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..models import (
+    CLOSED_STATUSES,
+    Activity,
+    ConsentText,
+    Lead,
+    OutboxMessage,
+    Program,
+    Prospect,
+    StaffUser,
+    Submission,
+)
+from .validation import bad_characters
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    """A validated, normalized request for information."""
+
+    first_name: str
+    last_name: str
+    email: str
+    email_normalized: str
+    program: Program
+    consent: bool
+    phone: str = ""  # as typed
+    phone_e164: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    start_term: str = ""
+    education_level: str = ""
+    military: str = ""
+    comments: str = ""
+    sms_opt_in: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where and how a submission arrived."""
+
+    channel: str = "form"
+    ip: str = ""
+    user_agent: str = ""
+    page_url: str = ""
+    referrer: str = ""
+    utm: Mapping[str, str] = field(default_factory=dict)
+    received_at: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What storing a submission did."""
+
+    submission: Submission
+    lead: Lead | None
+    lead_created: bool = False
+    reopened: bool = False
+
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+def active_programs(session: Session) -> list[Program]:
+    """Active programs in catalog order."""
+    stmt = (
+        select(Program).where(Program.active.is_(True)).order_by(Program.sort_order, Program.name)
+    )
+    return list(session.scalars(stmt))
+
+
+def get_program(session: Session, slug: str, *, active_only: bool = True) -> Program | None:
+    """The program with this slug, or None."""
+    stmt: Select[tuple[Program]] = select(Program).where(Program.slug == slug)
+    if active_only:
+        stmt = stmt.where(Program.active.is_(True))
+    return session.scalars(stmt).one_or_none()
+
+
+def get_active_consent(session: Session) -> ConsentText | None:
+    """The consent text shown on forms now (the newest active version)."""
+    stmt = (
+        select(ConsentText)
+        .where(ConsentText.active.is_(True))
+        .order_by(ConsentText.version.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def find_submission(session: Session, idempotency_key: str) -> Submission | None:
+    """A submission already stored under this idempotency key, if any."""
+    stmt = select(Submission).where(Submission.idempotency_key == idempotency_key)
+    return session.scalars(stmt).one_or_none()
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The INSERT construct with ON CONFLICT support for the session's database."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"unsupported database: {name}")
+
+
+def _clip(value: str | None, length: int) -> str:
+    return (value or "")[:length]
+
+
+def _utm(evidence: Evidence) -> dict[str, str]:
+    """Attribution values, cleaned: they come from URLs, not from the person, so never block."""
+    cleaned = {}
+    for name in UTM_FIELDS:
+        value = str(evidence.utm.get(name) or "").strip()
+        if bad_characters(value):
+            value = "".join(ch for ch in value if not bad_characters(ch))
+        cleaned[name] = value[:200]
+    return cleaned
+
+
+def _evidence_columns(evidence: Evidence) -> dict[str, object]:
+    return {
+        "channel": evidence.channel,
+        "received_at": evidence.received_at,
+        "ip": _clip(evidence.ip, 45),
+        "user_agent": _clip(evidence.user_agent, 512),
+        "page_url": _clip(evidence.page_url, 2048),
+        "referrer": _clip(evidence.referrer, 2048),
+        **_utm(evidence),
+    }
+
+
+def upsert_prospect(
+    session: Session, inquiry: Inquiry, consent: ConsentText, now: dt.datetime
+) -> Prospect:
+    """Insert the person or update them from this newer submission, atomically."""
+    insert = _insert(session)
+    values = {
+        "email_normalized": inquiry.email_normalized,
+        "email": inquiry.email,
+        "first_name": inquiry.first_name,
+        "last_name": inquiry.last_name,
+        "phone": inquiry.phone_e164,
+        "postal_code": inquiry.postal_code,
+        "country": inquiry.country,
+        "consent": inquiry.consent,
+        "consent_text_id": consent.id,
+        "consent_at": now,
+        "sms_opt_in": inquiry.sms_opt_in,
+        "created_at": now,
+        "updated_at": now,
+    }
+    stmt = insert(Prospect).values(**values)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Prospect.email_normalized],
+        set_={
+            "email": excluded.email,
+            "first_name": excluded.first_name,
+            "last_name": excluded.last_name,
+            # An optional detail left blank this time keeps the one given before.
+            "phone": func.coalesce(excluded.phone, Prospect.phone),
+            "postal_code": func.coalesce(excluded.postal_code, Prospect.postal_code),
+            "country": func.coalesce(excluded.country, Prospect.country),
+            "consent": excluded.consent,
+            "consent_text_id": excluded.consent_text_id,
+            "consent_at": excluded.consent_at,
+            "sms_opt_in": excluded.sms_opt_in,
+            "updated_at": excluded.updated_at,
+        },
+    ).returning(Prospect.id)
+    prospect_id = session.execute(stmt).scalar_one()
+    return session.get(Prospect, prospect_id, populate_existing=True)  # type: ignore[return-value]
+
+
+def _route_owner(session: Session, program: Program) -> int | None:
+    """The counselor new leads for this program go to, when they are active and not away."""
+    if program.default_owner_id is None:
+        return None
+    owner = session.get(StaffUser, program.default_owner_id)
+    if owner is None or not owner.active or owner.away:
+        return None
+    return owner.id
+
+
+def upsert_lead(
+    session: Session, prospect: Prospect, program: Program, evidence: Evidence, now: dt.datetime
+) -> tuple[Lead, bool]:
+    """Get the (prospect, program) lead, creating it if needed; lock it for this transaction.
+
+    INSERT ... ON CONFLICT DO NOTHING then SELECT ... FOR UPDATE: concurrent submissions
+    for the same person and program wait for each other instead of creating twins.
+    """
+    insert = _insert(session)
+    utm = _utm(evidence)
+    stmt = (
+        insert(Lead)
+        .values(
+            prospect_id=prospect.id,
+            program_id=program.id,
+            status="new",
+            owner_id=_route_owner(session, program),
+            last_submitted_at=now,
+            submission_count=0,
+            utm_source=utm["utm_source"] or None,
+            utm_medium=utm["utm_medium"] or None,
+            utm_campaign=utm["utm_campaign"] or None,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Lead.prospect_id, Lead.program_id])
+        .returning(Lead.id)
+    )
+    created = session.execute(stmt).scalar_one_or_none() is not None
+    lead = session.scalars(
+        select(Lead)
+        .where(Lead.prospect_id == prospect.id, Lead.program_id == program.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return lead, created
+
+
+def record_submission(
+    session: Session,
+    inquiry: Inquiry,
+    evidence: Evidence,
+    *,
+    idempotency_key: str,
+    consent: ConsentText,
+) -> Outcome:
+    """Store an accepted submission: prospect, lead, submission, activity and outbox event."""
+    now = evidence.received_at
+    prospect = upsert_prospect(session, inquiry, consent, now)
+    lead, created = upsert_lead(session, prospect, inquiry.program, evidence, now)
+
+    submission = Submission(
+        idempotency_key=idempotency_key,
+        lead_id=lead.id,
+        prospect_id=prospect.id,
+        program_id=inquiry.program.id,
+        program_slug=inquiry.program.slug,
+        first_name=inquiry.first_name,
+        last_name=inquiry.last_name,
+        email=inquiry.email,
+        phone=inquiry.phone,
+        phone_e164=inquiry.phone_e164,
+        postal_code=inquiry.postal_code or "",
+        country=inquiry.country or "",
+        start_term=inquiry.start_term,
+        education_level=inquiry.education_level,
+        military=inquiry.military,
+        comments=inquiry.comments,
+        sms_opt_in=inquiry.sms_opt_in,
+        consent=inquiry.consent,
+        consent_text_id=consent.id,
+        consent_version=consent.version,
+        consent_sha256=consent.sha256,
+        spam_verdict="ok",
+        **_evidence_columns(evidence),
+    )
+    session.add(submission)
+    session.flush()
+
+    reopened = False
+    lead.submission_count += 1
+    lead.last_submitted_at = now
+    if created:
+        session.add(
+            Activity(
+                lead_id=lead.id,
+                kind="submitted",
+                submission_id=submission.id,
+                body=f"Requested information ({evidence.channel}).",
+                created_at=now,
+            )
+        )
+    else:
+        session.add(
+            Activity(
+                lead_id=lead.id,
+                kind="resubmitted",
+                submission_id=submission.id,
+                body=f"Requested information again ({evidence.channel}).",
+                created_at=now,
+            )
+        )
+        if lead.status in CLOSED_STATUSES:
+            session.add(
+                Activity(
+                    lead_id=lead.id,
+                    kind="status_changed",
+                    submission_id=submission.id,
+                    body=f"Reopened by a new request (was {lead.status}).",
+                    data={"from": lead.status, "to": "new"},
+                    created_at=now,
+                )
+            )
+            lead.status = "new"
+            reopened = True
+
+    session.add(
+        OutboxMessage(
+            kind="lead.created" if created else "lead.resubmitted",
+            payload={"lead_id": lead.id, "submission_id": submission.id, "reopened": reopened},
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    session.flush()
+    return Outcome(submission=submission, lead=lead, lead_created=created, reopened=reopened)
+
+
+def quarantine_submission(
+    session: Session,
+    raw: Mapping[str, str],
+    evidence: Evidence,
+    *,
+    idempotency_key: str,
+    reasons: list[str],
+    consent: ConsentText | None,
+    program: Program | None,
+) -> Submission:
+    """Keep a suspected-spam submission for review: no prospect, no lead, nothing sent."""
+
+    def text(name: str, length: int) -> str:
+        # Stored as evidence only; NUL cannot go into PostgreSQL text.
+        return str(raw.get(name) or "").replace("\x00", "")[:length]
+
+    submission = Submission(
+        idempotency_key=idempotency_key,
+        program_id=program.id if program else None,
+        program_slug=text("program", 80),
+        first_name=text("first_name", 200),
+        last_name=text("last_name", 200),
+        email=text("email", 254),
+        phone=text("phone", 40),
+        postal_code=text("postal_code", 20),
+        country=text("country", 2),
+        start_term=text("start_term", 40),
+        education_level=text("education_level", 40),
+        military=text("military", 40),
+        comments=text("comments", 5000),
+        sms_opt_in=bool(raw.get("sms_opt_in")),
+        consent=bool(raw.get("consent")),
+        consent_text_id=consent.id if consent else None,
+        consent_version=consent.version if consent else None,
+        consent_sha256=consent.sha256 if consent else None,
+        spam_verdict="quarantined",
+        spam_reasons=",".join(reasons)[:200],
+        **_evidence_columns(evidence),
+    )
+    session.add(submission)
+    session.flush()
+    return submission

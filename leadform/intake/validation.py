@@ -1,0 +1,185 @@
+"""Field rules shared by the HTML forms and the JSON API: pure functions, no Flask."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from functools import cache
+
+import phonenumbers
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+
+
+class FieldError(ValueError):
+    """A value a person can fix; the message is shown next to the field."""
+
+
+# Maximum lengths, in characters, of every field a person can send.
+MAX_LENGTHS: dict[str, int] = {
+    "first_name": 100,
+    "last_name": 100,
+    "email": 254,
+    "phone": 32,
+    "postal_code": 12,
+    "country": 2,
+    "program": 80,
+    "start_term": 20,
+    "education_level": 30,
+    "military": 30,
+    "comments": 2000,
+    "utm_source": 200,
+    "utm_medium": 200,
+    "utm_campaign": 200,
+    "utm_term": 200,
+    "utm_content": 200,
+    "website": 200,
+}
+
+# Bidirectional overrides and isolates can make stored text display as something else.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_NAME_PUNCTUATION = set(" -'’.")
+_SPAM_NAME = re.compile(
+    r"(https?:|www\.|://|[<>{}\[\]]|\.(com|net|org|ru|cn|info|biz|xyz|top|io)\b)",
+    re.IGNORECASE,
+)
+_US_ZIP = re.compile(r"^(\d{5})(?:[- ]?(\d{4}))?$")
+_POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")
+
+
+def bad_characters(value: str, *, multiline: bool = False) -> bool:
+    """True when the text holds NUL, control characters or bidi overrides."""
+    for ch in value:
+        if multiline and ch in "\n\r\t":
+            continue
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            return True
+    return False
+
+
+def check_text(value: str, *, max_length: int, multiline: bool = False) -> str:
+    """Reject control characters and overlong text; return the value."""
+    if bad_characters(value, multiline=multiline):
+        raise FieldError("Remove the special or invisible characters from this field.")
+    if len(value) > max_length:
+        raise FieldError(f"Use {max_length} characters or fewer.")
+    return value
+
+
+def looks_like_spam_name(value: str) -> bool:
+    """True when a name holds a URL, a domain or markup: what bots put there, not people."""
+    return bool(_SPAM_NAME.search(value))
+
+
+def clean_name(value: str, label: str) -> str:
+    """Validate a person's name: letters (any script, accents), spaces, - ' ’ and periods."""
+    value = " ".join(value.split())
+    if not value:
+        raise FieldError(f"Enter your {label.lower()}.")
+    check_text(value, max_length=MAX_LENGTHS["first_name"])
+    has_letter = False
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category.startswith("L"):
+            has_letter = True
+        elif not (category.startswith("M") or ch in _NAME_PUNCTUATION):
+            raise FieldError(
+                f"Use letters, spaces, hyphens, apostrophes and periods in your {label.lower()}."
+            )
+    if not has_letter:
+        raise FieldError(f"Enter your {label.lower()}.")
+    return value
+
+
+def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str, str]:
+    """Validate an address; return (address as stored, normalized key for dedupe)."""
+    if not value:
+        raise FieldError("Enter your email address.")
+    check_text(value, max_length=MAX_LENGTHS["email"])
+    try:
+        result = validate_email(value, check_deliverability=check_deliverability)
+    except EmailNotValidError as exc:
+        raise FieldError(f"Enter a valid email address, like name@example.com. {exc}") from None
+    # Mailbox names are case-insensitive in practice; one person, one key.
+    return result.normalized, result.normalized.casefold()
+
+
+def clean_phone(value: str, country: str | None) -> str | None:
+    """Parse a phone number in any common format; return E.164, or None when empty."""
+    if not value:
+        return None
+    check_text(value, max_length=MAX_LENGTHS["phone"])
+    try:
+        number = phonenumbers.parse(value, (country or "US").upper())
+    except phonenumbers.NumberParseException:
+        raise FieldError("Enter a phone number we can call, like (317) 555-0100.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise FieldError("Enter a phone number we can call, like (317) 555-0100.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def clean_postal_code(value: str, country: str | None) -> str | None:
+    """US: 5-digit ZIP or ZIP+4 (stored 12345-6789). Elsewhere: a short postal code."""
+    if not value:
+        return None
+    check_text(value, max_length=MAX_LENGTHS["postal_code"])
+    if (country or "US").upper() == "US":
+        match = _US_ZIP.match(value)
+        if not match:
+            raise FieldError("Enter a 5-digit ZIP code, like 46204 or 46204-1234.")
+        return match.group(1) + (f"-{match.group(2)}" if match.group(2) else "")
+    if not _POSTAL.match(value):
+        raise FieldError("Enter a postal code of letters, digits, spaces or hyphens.")
+    return value.upper()
+
+
+@cache
+def country_choices() -> tuple[tuple[str, str], ...]:
+    """ISO 3166 countries as (alpha-2, name), the United States first."""
+    names = sorted(
+        ((c.alpha_2, getattr(c, "common_name", None) or c.name) for c in pycountry.countries),
+        key=lambda pair: pair[1],
+    )
+    us = [pair for pair in names if pair[0] == "US"]
+    return tuple(us + [pair for pair in names if pair[0] != "US"])
+
+
+EDUCATION_LEVELS: tuple[tuple[str, str], ...] = (
+    ("high_school", "High school diploma or GED"),
+    ("some_college", "Some college, no degree"),
+    ("associate", "Associate degree"),
+    ("bachelor", "Bachelor's degree"),
+    ("master", "Master's degree or higher"),
+    ("other", "Other"),
+)
+
+MILITARY_AFFILIATIONS: tuple[tuple[str, str], ...] = (
+    ("none", "None"),
+    ("active_duty", "Active duty"),
+    ("veteran", "Veteran"),
+    ("guard_reserve", "National Guard or Reserve"),
+    ("spouse_dependent", "Military spouse or dependent"),
+)
+
+_TERM_STARTS = ((1, "winter"), (3, "spring"), (6, "summer"), (9, "fall"))
+
+
+def start_terms(today: dt.date | None = None, count: int = 6) -> tuple[tuple[str, str], ...]:
+    """The next start terms as ("2027-spring", "Spring 2027"), plus "Not sure yet"."""
+    today = today or dt.date.today()
+    terms: list[tuple[str, str]] = []
+    year = today.year
+    while len(terms) < count:
+        for month, season in _TERM_STARTS:
+            if (year, month) > (today.year, today.month) and len(terms) < count:
+                terms.append((f"{year}-{season}", f"{season.title()} {year}"))
+        year += 1
+    return (*terms, ("undecided", "Not sure yet"))
+
+
+def valid_start_term(value: str, today: dt.date | None = None) -> bool:
+    """True for "undecided" or a well-formed term no more than two years ahead."""
+    if value == "undecided":
+        return True
+    return value in dict(start_terms(today, count=9))

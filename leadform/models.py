@@ -1,0 +1,296 @@
+"""The domain model: programs, people, leads, their evidence, staff and the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, utcnow
+
+# Lead statuses, in the order staff work through them.
+LEAD_STATUSES: tuple[str, ...] = (
+    "new",
+    "attempted",
+    "contacted",
+    "qualified",
+    "applied",
+    "enrolled",
+    "not_interested",
+    "unreachable",
+    "invalid",
+)
+#: Statuses a re-submission reopens to "new": the person asked again, so work resumes.
+#: "enrolled" and "applied" are kept: a student asking again is not a new lead.
+CLOSED_STATUSES: frozenset[str] = frozenset({"not_interested", "unreachable", "invalid"})
+STAFF_ROLES: tuple[str, ...] = ("counselor", "manager", "admin")
+CHANNELS: tuple[str, ...] = ("form", "embed", "api")
+SPAM_VERDICTS: tuple[str, ...] = ("ok", "quarantined")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK that a column holds one of a fixed set of strings."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Program(Base):
+    """A program a prospect can ask about."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    duration: Mapped[str] = mapped_column(String(80), default="")
+    delivery: Mapped[str] = mapped_column(String(80), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    #: Routing: new leads for this program go to this counselor (None: unassigned queue).
+    default_owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Program {self.slug}>"
+
+
+class ConsentText(Base):
+    """A versioned disclosure; the active version is shown next to every consent box."""
+
+    __tablename__ = "consent_texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StaffUser(Base):
+    """A member of the enrollment team."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (CheckConstraint(_in("role", STAFF_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="counselor")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    away: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Part of the login session id; bumping it signs out every session of the user.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    last_login_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<StaffUser {self.email} {self.role}>"
+
+
+class Prospect(Base):
+    """A person, identified by normalized email; details follow the newest submission."""
+
+    __tablename__ = "prospects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_normalized: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164
+    postal_code: Mapped[str | None] = mapped_column(String(12))
+    country: Mapped[str | None] = mapped_column(String(2))
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_text_id: Mapped[int | None] = mapped_column(ForeignKey("consent_texts.id"))
+    consent_at: Mapped[dt.datetime | None]
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    leads: Mapped[list[Lead]] = relationship(back_populates="prospect")
+
+    @property
+    def full_name(self) -> str:
+        """First and last name as one string."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Lead(Base):
+    """One prospect's interest in one program: the unit of staff work."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("prospect_id", "program_id"),
+        CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    first_contacted_at: Mapped[dt.datetime | None]
+    next_follow_up_at: Mapped[dt.datetime | None]
+    last_submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    submission_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Attribution of the first submission, kept on the lead so the queue can filter on it.
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    prospect: Mapped[Prospect] = relationship(back_populates="leads")
+    program: Mapped[Program] = relationship()
+    owner: Mapped[StaffUser | None] = relationship()
+
+
+class Submission(Base):
+    """The immutable evidence of one accepted request, exactly as submitted."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("spam_verdict", SPAM_VERDICTS), name="spam_verdict"),
+        Index("ix_submissions_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    # A quarantined submission has no lead (and no prospect).
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    prospect_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prospects.id", ondelete="CASCADE"), index=True
+    )
+    program_id: Mapped[int | None] = mapped_column(ForeignKey("programs.id"))
+    program_slug: Mapped[str] = mapped_column(String(80), default="")
+
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")  # as typed
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    start_term: Mapped[str] = mapped_column(String(40), default="")
+    education_level: Mapped[str] = mapped_column(String(40), default="")
+    military: Mapped[str] = mapped_column(String(40), default="")
+    comments: Mapped[str] = mapped_column(Text, default="")
+    sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_text_id: Mapped[int | None] = mapped_column(ForeignKey("consent_texts.id"))
+    consent_version: Mapped[int | None] = mapped_column(Integer)
+    consent_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    channel: Mapped[str] = mapped_column(String(10), default="form")
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    page_url: Mapped[str] = mapped_column(String(2048), default="")
+    referrer: Mapped[str] = mapped_column(String(2048), default="")
+    utm_source: Mapped[str] = mapped_column(String(200), default="")
+    utm_medium: Mapped[str] = mapped_column(String(200), default="")
+    utm_campaign: Mapped[str] = mapped_column(String(200), default="")
+    utm_term: Mapped[str] = mapped_column(String(200), default="")
+    utm_content: Mapped[str] = mapped_column(String(200), default="")
+
+    spam_verdict: Mapped[str] = mapped_column(String(12), default="ok")
+    spam_reasons: Mapped[str] = mapped_column(String(200), default="")
+
+    lead: Mapped[Lead | None] = relationship()
+    consent_text: Mapped[ConsentText | None] = relationship()
+
+
+class Activity(Base):
+    """One entry of a lead's timeline."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_lead_id_created_at", "lead_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL")
+    )
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[StaffUser | None] = relationship()
+
+
+class AuditEvent(Base):
+    """Who did what to which record, when and from where."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(50))
+    target_type: Mapped[str] = mapped_column(String(30), default="")
+    target_id: Mapped[str] = mapped_column(String(40), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An event to deliver after commit (mail, webhook, CRM), written in the same transaction."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(
+        String(36), unique=True, default=lambda: str(uuid.uuid4())
+    )
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for a landing-page source of the JSON API; only its hash is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,154 @@
+"""Fixtures: a fresh app per test on SQLite (or PostgreSQL via LEADFORM_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from leadform import create_app
+from leadform.catalog import load_catalog, read_catalog
+from leadform.db import Base, build_engine, get_engine, get_session
+from leadform.models import Program
+
+PG_URL = os.environ.get("LEADFORM_TEST_DATABASE_URL")
+PROGRAM = "medical-billing-and-coding-certificate"
+
+
+@pytest.fixture(scope="session")
+def _pg_schema() -> Iterator[None]:
+    """On PostgreSQL: build the schema once per run; tests empty the tables afterwards."""
+    if not PG_URL:
+        yield
+        return
+    engine = build_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        Base.metadata.create_all(conn)
+    engine.dispose()
+    yield
+
+
+def _truncate_all(app: Flask) -> None:
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with get_engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def database_url(tmp_path: Any, _pg_schema: None) -> str:
+    """The database this test runs on: a fresh SQLite file, or the shared PostgreSQL one."""
+    return PG_URL or f"sqlite:///{tmp_path}/test.db"
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
+    """The test configuration; tests may change it before `app` is built."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "DATABASE_URL": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "MIN_FORM_SECONDS": 0,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    """A fresh app with the schema, the bundled catalog and its consent text."""
+    app = create_app(app_config)
+    with app.app_context():
+        if not PG_URL:
+            Base.metadata.create_all(get_engine())
+        session = get_session()
+        load_catalog(session, read_catalog())
+        session.commit()
+    yield app
+    with app.app_context():
+        if PG_URL:
+            _truncate_all(app)
+        get_engine().dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session inside an app context, for arranging and inspecting data."""
+    with app.app_context():
+        yield get_session()
+
+
+@pytest.fixture
+def make_program(db: Session) -> Callable[..., Program]:
+    """Create a program: make_program(slug="x", name="X", active=True)."""
+
+    def make(slug: str = "test-program", **values: Any) -> Program:
+        values.setdefault("name", slug.replace("-", " ").title())
+        values.setdefault("level", "certificate")
+        program = Program(slug=slug, **values)
+        db.add(program)
+        db.commit()
+        return program
+
+    return make
+
+
+def valid_form(**overrides: Any) -> dict[str, Any]:
+    """A complete, valid request-info submission; override or drop (None) any field."""
+    data: dict[str, Any] = {
+        "first_name": "Maria",
+        "last_name": "O'Neil-Gómez",
+        "email": "maria@example.com",
+        "phone": "(317) 555-0123",
+        "country": "US",
+        "postal_code": "46204",
+        "program": PROGRAM,
+        "start_term": "undecided",
+        "education_level": "high_school",
+        "military": "none",
+        "comments": "Can I study part time?",
+        "consent": "y",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs (tokens, attribution) of a rendered form."""
+    found = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and 'type="hidden"' in tag:
+            found[name.group(1)] = value.group(1) if value else ""
+    return found
+
+
+@pytest.fixture
+def submit(client: FlaskClient) -> Callable[..., Any]:
+    """GET the form page (for fresh tokens), then POST the data as a browser would."""
+
+    def do(data: dict[str, Any] | None = None, *, page: str = "/request-info", **kw: Any) -> Any:
+        page_html = client.get(page).get_data(as_text=True)
+        fields = hidden_fields(page_html)
+        fields.pop("program", None)
+        payload = {**fields, **(valid_form() if data is None else data)}
+        return client.post(
+            "/request-info", data=payload, headers={"Referer": f"http://localhost{page}"}, **kw
+        )
+
+    return do

@@ -1,0 +1,156 @@
+"""The request-info form: what a prospective student sees and what gets stored."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from leadform.models import Activity, Lead, OutboxMessage, Prospect, Submission
+from tests.conftest import PROGRAM, valid_form
+
+
+def count(db, model) -> int:
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def test_directory_lists_active_programs_with_links(client):
+    html = client.get("/").get_data(as_text=True)
+    assert "Medical Billing and Coding Certificate" in html
+    assert "Master of Health Informatics" in html
+    assert f'href="/request-info?program={PROGRAM}"' in html
+    assert "Request information" in html
+
+
+def test_program_page_shows_form_with_contract_fields(client):
+    html = client.get(f"/programs/{PROGRAM}").get_data(as_text=True)
+    for name in (
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "postal_code",
+        "country",
+        "start_term",
+        "education_level",
+        "military",
+        "comments",
+        "consent",
+        "sms_opt_in",
+        "utm_source",
+        "form_token",
+        "website",
+    ):
+        assert f'name="{name}"' in html, name
+    for label in (
+        "First name",
+        "Last name",
+        "Email",
+        "Phone",
+        "ZIP code",
+        "Country",
+        "Preferred start",
+        "Highest level of education",
+        "Military affiliation",
+        "Questions or comments",
+        ">Request information</button>",
+    ):
+        assert label in html, label
+    assert "may contact me about educational programs" in html  # the active consent text
+    assert 'name="consent" type="checkbox" value="y" checked' not in html
+
+
+def test_unknown_program_page_is_a_friendly_404(client):
+    response = client.get("/programs/no-such-program")
+    assert response.status_code == 404
+    assert "couldn" in response.get_data(as_text=True)
+
+
+def test_request_info_preselects_program(client):
+    html = client.get(f"/request-info?program={PROGRAM}").get_data(as_text=True)
+    assert f'<option selected value="{PROGRAM}">' in html
+
+
+def test_happy_path_stores_everything_and_redirects(client, submit, db):
+    response = submit(page=f"/programs/{PROGRAM}?utm_source=google&utm_campaign=fall")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/request-info/thanks"
+    thanks = client.get("/request-info/thanks").get_data(as_text=True)
+    assert "Medical Billing and Coding Certificate" in thanks
+
+    prospect = db.scalars(select(Prospect)).one()
+    assert prospect.email == "maria@example.com"
+    assert prospect.phone == "+13175550123"
+    assert prospect.last_name == "O'Neil-Gómez"
+    lead = db.scalars(select(Lead)).one()
+    assert (lead.status, lead.submission_count, lead.utm_source) == ("new", 1, "google")
+    sub = db.scalars(select(Submission)).one()
+    assert sub.lead_id == lead.id
+    assert sub.spam_verdict == "ok"
+    assert sub.consent
+    assert sub.consent_version == 1
+    assert len(sub.consent_sha256) == 64
+    assert sub.utm_campaign == "fall"
+    assert sub.ip == "127.0.0.1"
+    assert sub.page_url.startswith(f"http://localhost/programs/{PROGRAM}")
+    assert [a.kind for a in db.scalars(select(Activity))] == ["submitted"]
+    assert count(db, OutboxMessage) == 1
+
+
+def test_same_person_other_case_is_one_prospect_one_lead(submit, db):
+    submit(valid_form(email="maria@example.com"))
+    submit(valid_form(email="  MARIA@Example.COM "))
+    assert count(db, Prospect) == 1
+    assert count(db, Lead) == 1
+    assert count(db, Submission) == 2
+    lead = db.scalars(select(Lead)).one()
+    assert lead.submission_count == 2
+    kinds = sorted(a.kind for a in db.scalars(select(Activity)))
+    assert kinds == ["resubmitted", "submitted"]
+
+
+def test_second_program_is_second_lead(submit, db):
+    submit(valid_form())
+    submit(valid_form(program="master-health-informatics"))
+    assert count(db, Prospect) == 1
+    assert count(db, Lead) == 2
+
+
+def test_resubmission_reopens_closed_lead(submit, db):
+    submit(valid_form())
+    lead = db.scalars(select(Lead)).one()
+    lead.status = "not_interested"
+    db.commit()
+    submit(valid_form(first_name="Mary"))
+    db.expire_all()
+    lead = db.scalars(select(Lead)).one()
+    assert lead.status == "new"
+    assert db.scalars(select(Prospect)).one().first_name == "Mary"
+    assert any(a.kind == "status_changed" for a in db.scalars(select(Activity)))
+
+
+def test_errors_keep_values_and_link_from_summary(submit, db):
+    response = submit(valid_form(email="not-an-email", first_name="Zoë", consent=None))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'value="not-an-email"' in html
+    assert 'value="Zoë"' in html
+    assert 'href="#email"' in html
+    assert 'href="#consent"' in html
+    assert 'aria-invalid="true"' in html
+    assert 'aria-describedby="email-error"' in html
+    assert count(db, Submission) == 0
+
+
+def test_same_form_token_twice_is_one_submission(client, db):
+    from tests.conftest import hidden_fields
+
+    fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
+    first = client.post("/request-info", data={**fields, **valid_form()})
+    second = client.post("/request-info", data={**fields, **valid_form()})
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert count(db, Submission) == 1
+
+
+def test_health_endpoints(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json()["database"] == "ok"
