@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import cli, config, db, errors, migrate, security
+from . import cli, config, db, errors, migrate, security, staff
 from .extensions import csrf, limiter
 
 
@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(public_bp)
     app.register_blueprint(health_bp)
+    staff.init_app(app)
 
     errors.init_app(app)
     cli.init_app(app)

@@ -59,6 +59,7 @@ def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
         "MIN_FORM_SECONDS": 0,
+        "ARGON2_PROFILE": "CHEAPEST",
     }
 
 
@@ -169,3 +170,82 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def make_staff(db: Session) -> Callable[..., Any]:
+    """Create a staff user: make_staff(role="counselor", email=..., password=...)."""
+    from leadform.staff import users
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "counselor", **values: Any) -> Any:
+        n = next(counter)
+        user = users.create_user(
+            db,
+            values.pop("email", f"{role}{n}@staff.example.com"),
+            values.pop("name", f"{role.title()} {n}"),
+            role,
+            values.pop("password", "correct horse battery"),
+        )
+        for key, value in values.items():
+            setattr(user, key, value)
+        db.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login_as(client: FlaskClient, make_staff: Callable[..., Any]) -> Callable[..., Any]:
+    """Sign the test client in as a new staff user of this role (or a given user)."""
+
+    def do(
+        role: str = "counselor", user: Any = None, password: str = "correct horse battery"
+    ) -> Any:
+        user = user or make_staff(role, password=password)
+        response = client.post("/staff/login", data={"email": user.email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return user
+
+    return do
+
+
+@pytest.fixture
+def make_lead(db: Session) -> Callable[..., Any]:
+    """Store a lead through the intake service: make_lead(email=..., program=slug, **fields)."""
+    import secrets
+
+    from leadform.intake import service
+    from leadform.intake.validation import clean_email
+
+    def make(email: str = "lead@example.com", program: str = PROGRAM, **values: Any) -> Any:
+        owner = values.pop("owner", None)
+        status = values.pop("status", None)
+        utm = {k: values.pop(k) for k in list(values) if k.startswith("utm_")}
+        shown, normalized = clean_email(email)
+        inquiry = service.Inquiry(
+            first_name=values.pop("first_name", "Pat"),
+            last_name=values.pop("last_name", "Jones"),
+            email=shown,
+            email_normalized=normalized,
+            program=service.get_program(db, program),
+            consent=True,
+            **values,
+        )
+        outcome = service.record_submission(
+            db,
+            inquiry,
+            service.Evidence(ip="203.0.113.7", user_agent="pytest", utm=utm),
+            idempotency_key=f"test:{secrets.token_hex(8)}",
+            consent=service.get_active_consent(db),
+        )
+        lead = outcome.lead
+        if owner is not None:
+            lead.owner_id = owner.id
+        if status is not None:
+            lead.status = status
+        db.commit()
+        return lead
+
+    return make

@@ -1,0 +1,39 @@
+"""Password hashing with argon2id (argon2-cffi)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+# A hash to verify against when the account does not exist, so a wrong email costs the
+# same time as a wrong password and timing does not reveal which accounts exist.
+_DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
+
+
+def hasher() -> PasswordHasher:
+    """The configured argon2id hasher (RFC 9106 low-memory profile unless configured)."""
+    name = current_app.config.get("ARGON2_PROFILE", "RFC_9106_LOW_MEMORY")
+    return PasswordHasher.from_parameters(getattr(profiles, name))
+
+
+def hash_password(password: str) -> str:
+    """Hash a password for storage."""
+    return hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches; always does the work of one verification."""
+    ph = hasher()
+    if password_hash is None:
+        ph.verify(ph.hash(_DUMMY_PASSWORD), _DUMMY_PASSWORD)
+        return False
+    try:
+        return ph.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the stored hash uses weaker parameters than the current ones."""
+    return hasher().check_needs_rehash(password_hash)
