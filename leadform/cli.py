@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import func, select
 
 from . import audit, catalog
 from .db import get_session
-from .models import STAFF_ROLES
+from .models import STAFF_ROLES, OutboxMessage
+from .outbox import worker
 from .staff import users
 
 programs_cli = AppGroup("programs", help="The program catalog.")
 users_cli = AppGroup("users", help="Staff accounts.")
+outbox_cli = AppGroup("outbox", help="Notification and webhook delivery.")
 
 
 @programs_cli.command("load")
@@ -92,7 +97,43 @@ def users_ensure_admin(email: str) -> None:
     )
 
 
+@outbox_cli.command("work")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--batch", default=20, show_default=True, help="Messages claimed per pass.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds to wait when idle.")
+def outbox_work(once: bool, batch: int, poll: float) -> None:
+    """Deliver pending notifications and webhooks (run one or more of these per deployment)."""
+    stop = {"now": False}
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop["now"] = True  # finish the message in hand, then exit
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    totals = worker.work(
+        current_app.extensions["leadform.sessionmaker"],
+        once=once,
+        poll_seconds=poll,
+        should_stop=lambda: stop["now"],
+        limit=batch,
+    )
+    click.echo(
+        f"outbox: {totals.delivered} delivered, {totals.failed} to retry, {totals.dead} dead"
+    )
+
+
+@outbox_cli.command("status")
+def outbox_status() -> None:
+    """Count outbox messages by status."""
+    rows = get_session().execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    for status, count in sorted(rows):
+        click.echo(f"{status}: {count}")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(programs_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(outbox_cli)

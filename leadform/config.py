@@ -50,7 +50,14 @@ class Defaults:
 
     # Mail and notifications.
     SMTP_URL: str | None = None  # None: mail is written to files in the instance folder
+    SMTP_TIMEOUT_SECONDS = 10
     MAIL_FROM = "LeadForm <no-reply@localhost>"
+    NOTIFY_EMAILS = ""  # comma-separated team address(es) told about unassigned leads
+    BASE_URL: str | None = None  # public base URL for links in mail, e.g. https://info.example.edu
+    WEBHOOK_URL: str | None = None  # POSTed a signed JSON event for each new or returning lead
+    WEBHOOK_SECRET: str | None = None  # HMAC-SHA256 key for the X-LeadForm-Signature header
+    WEBHOOK_TIMEOUT_SECONDS = 10
+    OUTBOX_MAX_ATTEMPTS = 8
 
     # Cookies and CSRF.
     SESSION_COOKIE_NAME = "leadform_session"

@@ -1,0 +1,1 @@
+"""The outbox: events written with the data they describe, delivered later by workers."""

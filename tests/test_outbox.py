@@ -1,0 +1,171 @@
+"""The outbox worker: notifications and webhooks go out after commit, with retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from leadform.db import utcnow
+from leadform.models import OutboxMessage
+from leadform.outbox import senders, worker
+
+
+def run_once(app) -> worker.BatchResult:
+    with app.app_context():
+        return worker.work(app.extensions["leadform.sessionmaker"], once=True)
+
+
+def mails(app) -> list[email.message.Message]:
+    folder = Path(app.instance_path) / "mail"
+    files = sorted(folder.glob("*.eml")) if folder.exists() else []
+    return [email.message_from_bytes(f.read_bytes()) for f in files]
+
+
+@pytest.fixture
+def app_config(app_config, tmp_path):
+    app_config["NOTIFY_EMAILS"] = "admissions@college.example, team@college.example"
+    app_config["BASE_URL"] = "https://info.college.example"
+    return app_config
+
+
+@pytest.fixture(autouse=True)
+def _instance_in_tmp(app, tmp_path):
+    app.instance_path = str(tmp_path / "instance")
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Records webhook POSTs; answers with the status in `self.server.status`."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((self.headers, body))
+        self.send_response(self.server.status)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    server.received = []
+    server.status = 204
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_new_lead_notifies_team_once(app, make_lead, db):
+    lead = make_lead(email="nina@example.com", first_name="Nina")
+    result = run_once(app)
+    assert result.delivered == 2  # the event, then its email
+    sent = mails(app)
+    assert len(sent) == 1
+    assert sent[0]["To"] == "admissions@college.example, team@college.example"
+    assert "Medical Billing and Coding Certificate" in sent[0]["Subject"]
+    text = sent[0].get_payload()
+    assert "Nina Jones" in text
+    assert f"https://info.college.example/staff/leads/{lead.id}" in text
+    assert "nina@example.com" not in text  # contact details stay behind the login
+    assert run_once(app).total == 0
+    assert len(mails(app)) == 1
+
+
+def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):
+    owner = make_staff("counselor", email="owner@staff.example.com")
+    from leadform.intake.service import get_program
+
+    get_program(db, "master-health-informatics").default_owner_id = owner.id
+    db.commit()
+    make_lead(program="master-health-informatics")
+    run_once(app)
+    assert [m["To"] for m in mails(app)] == ["owner@staff.example.com"]
+
+
+def test_webhook_is_signed_and_carries_the_lead(app, make_lead, receiver):
+    app.config["WEBHOOK_URL"] = f"http://127.0.0.1:{receiver.server_port}/hook"
+    app.config["WEBHOOK_SECRET"] = "s3cret"
+    lead = make_lead(email="wes@example.com")
+    run_once(app)
+    assert len(receiver.received) == 1
+    headers, body = receiver.received[0]
+    payload = json.loads(body)
+    assert payload["event"] == "lead.created"
+    assert payload["lead"]["id"] == lead.id
+    assert payload["prospect"]["email"] == "wes@example.com"
+    expected = senders.sign("s3cret", headers["X-LeadForm-Timestamp"], body)
+    assert headers["X-LeadForm-Signature"] == f"sha256={expected}"
+    assert headers["X-LeadForm-Event-Id"]
+
+
+def test_failed_webhook_is_retried_with_backoff_then_dead(app, make_lead, receiver, db):
+    app.config["WEBHOOK_URL"] = f"http://127.0.0.1:{receiver.server_port}/hook"
+    app.config["NOTIFY_EMAILS"] = ""
+    app.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    receiver.status = 500
+    make_lead()
+    result = run_once(app)
+    assert result.failed == 1
+    hook = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook")).one()
+    assert hook.status == "pending"
+    assert hook.attempts == 1
+    assert "500" in hook.last_error
+    assert hook.next_attempt_at > utcnow() + dt.timedelta(seconds=20)
+
+    hook.next_attempt_at = utcnow()  # time passes
+    db.commit()
+    run_once(app)
+    db.expire_all()
+    hook = db.get(OutboxMessage, hook.id)
+    assert hook.status == "dead"
+    assert hook.attempts == 2
+    assert len(receiver.received) == 2
+
+
+def test_quarantined_submission_sends_nothing(app, submit, db):
+    from tests.conftest import valid_form
+
+    submit(valid_form(website="http://spam.example"))
+    assert db.scalars(select(OutboxMessage)).all() == []
+    db.rollback()  # SQLite: end this session's transaction so the worker can write
+    assert run_once(app).total == 0
+    assert mails(app) == []
+
+
+def test_claims_do_not_overlap(app, make_lead, db):
+    for n in range(4):
+        make_lead(email=f"p{n}@example.com")
+    maker = app.extensions["leadform.sessionmaker"]
+    with app.app_context(), maker() as first, maker() as second:
+        a = worker.claim(first, 3, utcnow())
+        first.commit()
+        b = worker.claim(second, 3, utcnow())
+        second.commit()
+    assert len(a) == 3
+    assert len(b) == 1
+    assert not {m.id for m in a} & {m.id for m in b}
+
+
+def test_backoff_grows_and_is_capped():
+    assert worker.backoff(1) == dt.timedelta(seconds=30)
+    assert worker.backoff(2) == dt.timedelta(seconds=60)
+    assert worker.backoff(30) == dt.timedelta(hours=6)
+
+
+def test_cli_work_once(app, make_lead):
+    make_lead()
+    result = app.test_cli_runner().invoke(args=["outbox", "work", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "2 delivered" in result.output
+    status = app.test_cli_runner().invoke(args=["outbox", "status"])
+    assert "sent: 2" in status.output
