@@ -16,6 +16,16 @@ from leadform.staff import leads
 from tests.conftest import valid_form
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+# Follow-up dates must lie in the future: use a year well ahead of today.
+Y = dt.date.today().year + 2
+
+
+def spring_forward(year: int) -> str:
+    """The US daylight-saving start (second Sunday in March) as YYYY-MM-DD."""
+    first = dt.date(year, 3, 1)
+    return (first + dt.timedelta(days=(6 - first.weekday()) % 7 + 7)).isoformat()
+
+
 OTHER_PROGRAM = "bs-health-information-management"
 
 
@@ -252,20 +262,22 @@ def test_contact_attempt_on_a_worked_lead_keeps_its_status(client, own_lead, db)
 
 
 def test_follow_up_round_trip_in_the_staff_time_zone(client, own_lead, db):
-    response = post(client, own_lead, "follow-up", date="2030-07-01", time="14:30")
-    text = assert_saved(response, client, own_lead, "Follow-up set for Jul 1, 2030 2:30 PM EDT.")
+    response = post(client, own_lead, "follow-up", date=f"{Y}-07-01", time="14:30")
+    text = assert_saved(response, client, own_lead, f"Follow-up set for Jul 1, {Y} 2:30 PM EDT.")
     # Stored in UTC: Indianapolis is UTC-4 in July.
-    assert fresh(db, own_lead).next_follow_up_at == dt.datetime(2030, 7, 1, 18, 30, tzinfo=dt.UTC)
-    assert "Next follow-up Jul 1, 2030 2:30 PM EDT" in text
-    assert "Follow-up set for Jul 1, 2030 2:30 PM EDT." in text
+    assert fresh(db, own_lead).next_follow_up_at == dt.datetime(Y, 7, 1, 18, 30, tzinfo=dt.UTC)
+    assert f"Next follow-up Jul 1, {Y} 2:30 PM EDT" in text
+    assert f"Follow-up set for Jul 1, {Y} 2:30 PM EDT." in text
     body = page(client, own_lead)
-    assert 'value="2030-07-01"' in body
+    assert f'value="{Y}-07-01"' in body
     assert 'value="14:30"' in body
 
-    post(client, own_lead, "follow-up", date="2031-01-15", time="")  # empty time: 9 AM
-    assert fresh(db, own_lead).next_follow_up_at == dt.datetime(2031, 1, 15, 14, 0, tzinfo=dt.UTC)
+    post(client, own_lead, "follow-up", date=f"{Y + 1}-01-15", time="")  # empty time: 9 AM
+    assert fresh(db, own_lead).next_follow_up_at == dt.datetime(Y + 1, 1, 15, 14, 0, tzinfo=dt.UTC)
 
-    response = post(client, own_lead, "follow-up", date="2031-01-15", time="09:00", clear="Clear")
+    response = post(
+        client, own_lead, "follow-up", date=f"{Y + 1}-01-15", time="09:00", clear="Clear"
+    )
     assert_saved(response, client, own_lead, "Follow-up cleared.")
     assert fresh(db, own_lead).next_follow_up_at is None
     assert audit_actions(db, target_id=str(own_lead.id)).count("lead.follow_up") == 3
@@ -277,9 +289,9 @@ def test_follow_up_uses_the_configured_time_zone(app, client, make_lead, make_st
     lead = make_lead(owner=counselor)
     login_as(user=counselor)
 
-    response = post(client, lead, "follow-up", date="2030-07-01", time="14:30")
-    assert_saved(response, client, lead, "Follow-up set for Jul 1, 2030 2:30 PM CEST.")
-    assert fresh(db, lead).next_follow_up_at == dt.datetime(2030, 7, 1, 12, 30, tzinfo=dt.UTC)
+    response = post(client, lead, "follow-up", date=f"{Y}-07-01", time="14:30")
+    assert_saved(response, client, lead, f"Follow-up set for Jul 1, {Y} 2:30 PM CEST.")
+    assert fresh(db, lead).next_follow_up_at == dt.datetime(Y, 7, 1, 12, 30, tzinfo=dt.UTC)
 
 
 def test_claim_an_unassigned_lead(client, make_lead, login_as, db):
@@ -394,7 +406,7 @@ ACTIONS = [
     ("claim", {}),
     ("notes", {"body": "hello"}),
     ("contacts", {"channel": "call", "outcome": "reached", "note": ""}),
-    ("follow-up", {"date": "2030-07-01", "time": "10:00"}),
+    ("follow-up", {"date": f"{Y}-07-01", "time": "10:00"}),
 ]
 
 
@@ -468,11 +480,16 @@ INVALID = [
     ("contacts", {"channel": "call", "outcome": "sent"}, "contact-outcome", "For a call"),
     ("follow-up", {"date": "", "time": "10:00"}, "follow-up-date", "Choose a date."),
     ("follow-up", {"date": "tomorrow", "time": ""}, "follow-up-date", "Enter a date like"),
-    ("follow-up", {"date": "2030-02-30", "time": ""}, "follow-up-date", "That date doesn"),
-    ("follow-up", {"date": "2030-07-01", "time": "25:00"}, "follow-up-time", "Enter a time"),
+    ("follow-up", {"date": f"{Y}-02-30", "time": ""}, "follow-up-date", "That date doesn"),
+    ("follow-up", {"date": f"{Y}-07-01", "time": "25:00"}, "follow-up-time", "Enter a time"),
     ("follow-up", {"date": "2020-07-01", "time": "10:00"}, "follow-up-date", "in the future"),
     # 2:30 AM on the spring-forward day does not exist in Indianapolis.
-    ("follow-up", {"date": "2030-03-10", "time": "02:30"}, "follow-up-time", "daylight-saving"),
+    (
+        "follow-up",
+        {"date": spring_forward(Y), "time": "02:30"},
+        "follow-up-time",
+        "daylight-saving",
+    ),
 ]
 
 
