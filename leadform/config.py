@@ -43,6 +43,7 @@ class Defaults:
 
     # Staff workspace.
     SPEED_TO_LEAD_MINUTES = 15
+    STAFF_TIMEZONE = "America/Indiana/Indianapolis"  # times typed and shown on staff pages
     STAFF_IDLE_TIMEOUT_MINUTES = 30
     STAFF_ABSOLUTE_TIMEOUT_HOURS = 12
     QUEUE_PAGE_SIZE = 50

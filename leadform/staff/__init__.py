@@ -22,6 +22,7 @@ def no_store(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the staff blueprint and the login manager."""
     from . import views  # noqa: F401 - registers the workspace routes on bp
+    from .lead_views import lead_detail  # noqa: F401 - registers the lead page routes on bp
 
     auth.login_manager.init_app(app)
     app.register_blueprint(bp)
