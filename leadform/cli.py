@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -45,7 +47,7 @@ def programs_load(file: str | None) -> None:
 def users_create(email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff user; prompts for the password with hidden input."""
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     session = get_session()
@@ -80,6 +82,7 @@ def users_ensure_admin(email: str) -> None:
     """Create a demo admin with a generated password when no staff user exists yet."""
     session = get_session()
     if users.count_users(session) > 0:
+        session.rollback()  # end the read transaction: on SQLite it holds the write lock
         return
     password = users.generate_password()
     user = users.create_user(session, email, "Demo Admin", "admin", password)
