@@ -5,16 +5,17 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import audit, catalog
+from . import audit, catalog, demo
 from .db import get_session
 from .models import STAFF_ROLES
 from .staff import users
 
 programs_cli = AppGroup("programs", help="The program catalog.")
 users_cli = AppGroup("users", help="Staff accounts.")
+demo_cli = AppGroup("demo", help="Demo data for trying the staff workspace.")
 
 
 @programs_cli.command("load")
@@ -95,7 +96,38 @@ def users_ensure_admin(email: str) -> None:
     )
 
 
+@demo_cli.command("load")
+@click.option(
+    "--leads",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="How many people ask for information (some ask again or about a second program).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed, to get the same data again.")
+def demo_load(leads: int, seed: int | None) -> None:
+    """Fill the database with realistic demo leads and a demo team (never in production)."""
+    if current_app.config["ENV"] == "production":
+        raise click.ClickException("demo data is not for production (LEADFORM_ENV=production)")
+    session = get_session()
+    try:
+        result = demo.load_demo(session, leads=leads, seed=seed)
+    except demo.DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(
+        f"demo: {result.people} people, {result.leads_created} new leads, "
+        f"{result.submissions} submissions ({result.resubmissions} asking again)"
+    )
+    if result.staff_created:
+        click.echo("\n  Demo staff created (shown once; the same password for each):")
+        for user in result.staff_created:
+            click.echo(f"    {user.role:<10} {user.email}")
+        click.echo(f"    password:  {result.staff_password}\n  Sign in at /staff/login\n")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(programs_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
