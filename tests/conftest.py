@@ -74,11 +74,23 @@ def _fresh_request_globals() -> None:
         g.pop(name)
 
 
+def _end_request_transaction(_exc: BaseException | None) -> None:
+    """Drop what a request did not commit, as production does when it closes the session.
+
+    Also ends the transaction, which on SQLite holds the write lock, so a test can read
+    on a connection of its own after a view that only read.
+    """
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     """A fresh app with the schema, the bundled catalog and its consent text."""
     app = create_app(app_config)
     app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
+    app.teardown_request(_end_request_transaction)
     with app.app_context():
         if not PG_URL:
             Base.metadata.create_all(get_engine())
