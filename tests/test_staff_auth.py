@@ -10,7 +10,6 @@ import pytest
 from flask_login.utils import encode_cookie
 from sqlalchemy import select
 
-from leadform.db import get_engine
 from leadform.models import AuditEvent
 from leadform.staff import auth
 
@@ -31,7 +30,7 @@ def test_login_logout_and_copied_cookie_stops_working(client, app, login_as, db)
     other.set_cookie("leadform_session", copied)
     assert other.get("/staff/").status_code == 302
     actions = [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions[-2:] == ["login", "logout"]
+    assert [a for a in actions if a in ("login", "logout")] == ["login", "logout"]
 
 
 def test_wrong_password_is_generic_and_audited(client, make_staff, db):
@@ -57,13 +56,10 @@ def test_staff_responses_are_not_cached(client, login_as):
 PASSWORD = "correct horse battery"
 
 
-def _audit_actions(app, action):
-    """Audit events of one kind, read on a connection of their own (no lock kept on SQLite)."""
-    with app.app_context(), get_engine().connect() as conn:
-        rows = conn.execute(
-            select(AuditEvent.actor_id, AuditEvent.data).where(AuditEvent.action == action)
-        )
-        return [tuple(row) for row in rows]
+def _audit_actions(db, action):
+    """Audit events of one kind, read with Core on the session the requests share."""
+    stmt = select(AuditEvent.actor_id, AuditEvent.data).where(AuditEvent.action == action)
+    return [tuple(row) for row in db.execute(stmt)]
 
 
 def _sign_in(client, email, password=PASSWORD, **kw):
@@ -137,7 +133,7 @@ def _from(ip):
 
 
 @pytest.mark.usefixtures("throttled")
-def test_login_is_throttled_per_account(app, client, make_staff):
+def test_login_is_throttled_per_account(app, db, client, make_staff):
     user = make_staff("manager")
     bystander = make_staff("counselor")
     # Failures from different addresses still add up for the one account.
@@ -150,7 +146,7 @@ def test_login_is_throttled_per_account(app, client, make_staff):
     assert 'name="password"' in page  # the sign-in page, not a dead end
     assert blocked.headers["Cache-Control"] == "no-store"
     assert int(blocked.headers["Retry-After"]) == 15 * 60
-    assert not _audit_actions(app, "login")
+    assert not _audit_actions(db, "login")
     # Other accounts are not locked out by it.
     assert _sign_in(client, bystander.email, **_from("198.51.100.9")).status_code == 303
 
@@ -191,7 +187,7 @@ def test_logout_ends_every_session_of_the_user(app, client, login_as):
     assert response.headers["Location"].startswith("/staff/login")
 
 
-def test_deactivating_with_the_cli_ends_sessions_and_sign_in(app, client, login_as):
+def test_deactivating_with_the_cli_ends_sessions_and_sign_in(app, db, client, login_as):
     user = login_as("counselor")
     copied = client.get_cookie("leadform_session").value
     assert client.get("/staff/").status_code == 200
@@ -206,7 +202,7 @@ def test_deactivating_with_the_cli_ends_sessions_and_sign_in(app, client, login_
     again = _sign_in(app.test_client(), user.email)
     assert again.status_code == 401
     assert "don&#39;t match an active account" in again.get_data(as_text=True)
-    assert [actor for actor, _ in _audit_actions(app, "login.failed")] == [user.id]
+    assert [actor for actor, _ in _audit_actions(db, "login.failed")] == [user.id]
 
 
 @pytest.fixture
@@ -294,7 +290,7 @@ def test_sign_in_works_with_the_forms_csrf_token(client, make_staff):
 
 
 @pytest.mark.usefixtures("csrf_on")
-def test_a_stale_sign_in_form_is_shown_again_with_the_email_kept(app, make_staff):
+def test_a_stale_sign_in_form_is_shown_again_with_the_email_kept(app, db, make_staff):
     user = make_staff()
     client = app.test_client()
     client.get("/staff/login?next=/staff/%3Fstatus%3Dnew")
@@ -308,7 +304,7 @@ def test_a_stale_sign_in_form_is_shown_again_with_the_email_kept(app, make_staff
     assert f'value="{user.email}"' in page
     assert PASSWORD not in page
     assert client.get("/staff/").status_code == 302  # not signed in
-    assert not _audit_actions(app, "login")
+    assert not _audit_actions(db, "login")
     # The page carries a fresh token that works, and still goes where asked.
     again = client.post(
         "/staff/login?next=/staff/%3Fstatus%3Dnew",

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from leadform import create_app
-from leadform.db import Base, get_engine
+from leadform.db import Base
 from leadform.models import AuditEvent
 from leadform.staff.access import ROLE_RANK, role_required
 
@@ -87,22 +87,24 @@ def _url(rule: str, *, lead_id: int, user_id: int) -> str:
     return _ARGUMENT.sub(fill, rule)
 
 
-def _state(app: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but the audit log, read on a connection of its own."""
-    with app.app_context(), get_engine().connect() as conn:
-        return {
-            table.name: sorted(tuple(map(repr, row)) for row in conn.execute(select(table)))
-            for table in Base.metadata.sorted_tables
-            if table.name != "audit_events"
-        }
+def _state(db: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but the audit log.
+
+    Read with Core on the test's session, which the requests share: no identity-map
+    staleness, and no second SQLite connection waiting for the first one's lock.
+    """
+    return {
+        table.name: sorted(tuple(map(repr, row)) for row in db.execute(select(table)))
+        for table in Base.metadata.sorted_tables
+        if table.name != "audit_events"
+    }
 
 
-def _denials(app: Any, actor_id: int) -> list[dict[str, Any]]:
-    with app.app_context(), get_engine().connect() as conn:
-        stmt = select(AuditEvent.data).where(
-            AuditEvent.action == "access.denied", AuditEvent.actor_id == actor_id
-        )
-        return list(conn.scalars(stmt))
+def _denials(db: Any, actor_id: int) -> list[dict[str, Any]]:
+    stmt = select(AuditEvent.data).where(
+        AuditEvent.action == "access.denied", AuditEvent.actor_id == actor_id
+    )
+    return list(db.execute(stmt).scalars())
 
 
 def _request(client: Any, method: str, url: str) -> Any:
@@ -132,22 +134,24 @@ def test_every_staff_view_declares_its_role(app, rule):
 
 
 @pytest.mark.parametrize("rule", GUARDED_RULES, ids=_id)
-def test_anonymous_is_sent_to_sign_in_and_changes_nothing(app, client, make_staff, make_lead, rule):
+def test_anonymous_is_sent_to_sign_in_and_changes_nothing(
+    app, db, client, make_staff, make_lead, rule
+):
     _, path, method = rule
     bystander = make_staff("counselor")
     lead = make_lead(owner=bystander)
     url = _url(path, lead_id=lead.id, user_id=bystander.id)
-    before = _state(app)
+    before = _state(db)
     response = _request(client, method, url)
     assert _goes_to_login(response), response.status_code
     if method == "GET":
         assert "next=" in response.headers["Location"]
-    assert _state(app) == before
+    assert _state(db) == before
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("rule", GUARDED_RULES, ids=_id)
-def test_role_matrix(app, client, make_staff, make_lead, login_as, rule, role):
+def test_role_matrix(app, db, client, make_staff, make_lead, login_as, rule, role):
     endpoint, path, method = rule
     required = getattr(app.view_functions[endpoint], "required_role", None)
     if required not in ROLE_RANK:
@@ -164,15 +168,15 @@ def test_role_matrix(app, client, make_staff, make_lead, login_as, rule, role):
     if ROLE_RANK[role] < ROLE_RANK[required]:
         assert response.status_code == 403
         assert response.headers["Cache-Control"] == "no-store"
-        denials = _denials(app, user.id)
+        denials = _denials(db, user.id)
         assert [(d["path"], d["method"]) for d in denials] == [(url.split("?")[0], method)]
     else:
         assert response.status_code != 403, f"{role} refused on {method} {url}"
         assert not _goes_to_login(response)
-        assert not _denials(app, user.id)
+        assert not _denials(db, user.id)
 
 
-def test_role_required_denies_below_the_role_and_audits(app, client, make_staff, login_as):
+def test_role_required_denies_below_the_role_and_audits(app, db, client, make_staff, login_as):
     """The decorator itself, on a route only this test has (the real routes may all allow
     counselors on a given branch, which would leave the 403 branch of the matrix empty)."""
 
@@ -186,13 +190,13 @@ def test_role_required_denies_below_the_role_and_audits(app, client, make_staff,
     assert response.status_code == 403
     assert "secret admin page" not in response.get_data(as_text=True)
     assert "You don&#39;t have access to this page" in response.get_data(as_text=True)
-    [denial] = _denials(app, manager.id)
+    [denial] = _denials(db, manager.id)
     assert denial["path"] == "/staff/_matrix_admin_only"
     assert denial["method"] == "GET"
     client.post("/staff/logout")
     admin = login_as("admin")
     assert client.get("/staff/_matrix_admin_only").get_data(as_text=True) == "secret admin page"
-    assert not _denials(app, admin.id)
+    assert not _denials(db, admin.id)
 
 
 # --- object level: leads that belong to someone else -----------------------------------------
@@ -206,7 +210,7 @@ def _lead_page(app: Any) -> str | None:
 
 
 def test_counselor_gets_403_on_a_lead_owned_by_someone_else(
-    app, client, make_staff, make_lead, login_as
+    app, db, client, make_staff, make_lead, login_as
 ):
     page = _lead_page(app)
     if page is None:
@@ -221,7 +225,7 @@ def test_counselor_gets_403_on_a_lead_owned_by_someone_else(
     response = client.get(url)
     assert response.status_code == 403
     assert "theirs@example.com" not in response.get_data(as_text=True)
-    assert [d["path"] for d in _denials(app, me.id)] == [url]
+    assert [d["path"] for d in _denials(db, me.id)] == [url]
     assert client.get(_url(page, lead_id=mine.id, user_id=me.id)).status_code == 200
     # Unassigned leads are open to every counselor, so they can be claimed.
     assert client.get(_url(page, lead_id=unassigned.id, user_id=me.id)).status_code == 200
@@ -229,20 +233,20 @@ def test_counselor_gets_403_on_a_lead_owned_by_someone_else(
 
 @pytest.mark.parametrize("rule", LEAD_RULES, ids=_id)
 def test_counselor_gets_403_on_every_action_on_someone_elses_lead(
-    app, client, make_staff, make_lead, login_as, rule
+    app, db, client, make_staff, make_lead, login_as, rule
 ):
     _, path, method = rule
     colleague = make_staff("counselor")
     theirs = make_lead(email="theirs@example.com", owner=colleague)
     me = login_as("counselor")
     url = _url(path, lead_id=theirs.id, user_id=me.id)
-    before = _state(app)
+    before = _state(db)
     data = {**SAMPLE_FORM, "owner_id": str(me.id), "owner": str(me.id)}
     response = client.open(url, method=method, data=data if method == "POST" else None)
     assert response.status_code == 403
     assert "theirs@example.com" not in response.get_data(as_text=True)
-    assert _state(app) == before
-    assert len(_denials(app, me.id)) == 1
+    assert _state(db) == before
+    assert len(_denials(db, me.id)) == 1
 
 
 # --- CSRF on every state change ---------------------------------------------------------
@@ -261,7 +265,7 @@ def csrf_on(app_config: dict[str, Any]) -> None:
 
 @pytest.mark.usefixtures("csrf_on")
 @pytest.mark.parametrize("rule", POST_RULES, ids=_id)
-def test_every_staff_post_needs_a_csrf_token(app, client, make_staff, make_lead, rule):
+def test_every_staff_post_needs_a_csrf_token(app, db, client, make_staff, make_lead, rule):
     _, path, _ = rule
     admin = make_staff("admin", password="correct horse battery")
     token = _csrf_token(client.get("/staff/login").get_data(as_text=True))
@@ -272,11 +276,11 @@ def test_every_staff_post_needs_a_csrf_token(app, client, make_staff, make_lead,
     assert signed_in.status_code == 303
     lead = make_lead(owner=admin)
     url = _url(path, lead_id=lead.id, user_id=admin.id)
-    before = _state(app)
+    before = _state(db)
 
     data = {**SAMPLE_FORM, "email": admin.email, "password": "correct horse battery"}
     response = client.post(url, data=data)
 
     assert response.status_code == 400
-    assert _state(app) == before
+    assert _state(db) == before
     assert client.get("/staff/").status_code == 200  # still signed in: logout did not happen
