@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
+LEADS  ?= 300
+SEED   ?=
 FLASK  := $(BIN)/flask --app wsgi
 
 .PHONY: run test lint format install migrate demo bench clean
@@ -21,9 +23,15 @@ migrate: install ## apply migrations and load the bundled program catalog
 	$(FLASK) db upgrade
 	$(FLASK) programs load
 
+# `users ensure-admin` prints the demo admin's generated password, once, when there is no
+# staff user yet; it fails loudly (stopping make) if it cannot do its job.
 run: migrate ## serve on http://127.0.0.1:$(PORT) (embedded SQLite unless LEADFORM_DATABASE_URL is set)
-	$(FLASK) users ensure-admin 2>/dev/null || true
+	$(FLASK) users ensure-admin
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+demo: migrate ## add a demo team and a few hundred realistic leads (make demo LEADS=1000 SEED=1)
+	$(FLASK) users ensure-admin
+	$(FLASK) demo load --leads $(LEADS) $(if $(SEED),--seed $(SEED))
 
 test: install ## the whole suite (SQLite unless LEADFORM_TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

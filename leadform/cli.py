@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+import sys
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from . import audit, catalog
+from . import audit, catalog, demo
 from .db import get_session
 from .models import STAFF_ROLES, OutboxMessage
 from .outbox import worker
@@ -18,6 +19,7 @@ from .staff import users
 programs_cli = AppGroup("programs", help="The program catalog.")
 users_cli = AppGroup("users", help="Staff accounts.")
 outbox_cli = AppGroup("outbox", help="Notification and webhook delivery.")
+demo_cli = AppGroup("demo", help="Demo data for trying the staff workspace.")
 
 
 @programs_cli.command("load")
@@ -50,7 +52,7 @@ def programs_load(file: str | None) -> None:
 def users_create(email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff user; prompts for the password with hidden input."""
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     session = get_session()
@@ -85,6 +87,7 @@ def users_ensure_admin(email: str) -> None:
     """Create a demo admin with a generated password when no staff user exists yet."""
     session = get_session()
     if users.count_users(session) > 0:
+        session.rollback()  # end the read transaction: on SQLite it holds the write lock
         return
     password = users.generate_password()
     user = users.create_user(session, email, "Demo Admin", "admin", password)
@@ -132,8 +135,39 @@ def outbox_status() -> None:
         click.echo(f"{status}: {count}")
 
 
+@demo_cli.command("load")
+@click.option(
+    "--leads",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="How many people ask for information (some ask again or about a second program).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed, to get the same data again.")
+def demo_load(leads: int, seed: int | None) -> None:
+    """Fill the database with realistic demo leads and a demo team (never in production)."""
+    if current_app.config["ENV"] == "production":
+        raise click.ClickException("demo data is not for production (LEADFORM_ENV=production)")
+    session = get_session()
+    try:
+        result = demo.load_demo(session, leads=leads, seed=seed)
+    except demo.DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(
+        f"demo: {result.people} people, {result.leads_created} new leads, "
+        f"{result.submissions} submissions ({result.resubmissions} asking again)"
+    )
+    if result.staff_created:
+        click.echo("\n  Demo staff created (shown once; the same password for each):")
+        for user in result.staff_created:
+            click.echo(f"    {user.role:<10} {user.email}")
+        click.echo(f"    password:  {result.staff_password}\n  Sign in at /staff/login\n")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(programs_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(demo_cli)

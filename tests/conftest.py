@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -63,10 +63,34 @@ def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
     }
 
 
+def _fresh_request_globals() -> None:
+    """Start each request with an empty `g`, as in production, except the database session.
+
+    A test holding an app context (the `db` fixture) makes its requests share that context's
+    `g`. Sharing the session is what the tests want; sharing the signed-in user, the CSRF
+    token or the CSP nonce cached in `g` is not (a copied cookie would seem to keep working).
+    """
+    for name in [name for name in g if name != "db_session"]:
+        g.pop(name)
+
+
+def _end_request_transaction(_exc: BaseException | None) -> None:
+    """Drop what a request did not commit, as production does when it closes the session.
+
+    Also ends the transaction, which on SQLite holds the write lock, so a test can read
+    on a connection of its own after a view that only read.
+    """
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     """A fresh app with the schema, the bundled catalog and its consent text."""
     app = create_app(app_config)
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
+    app.teardown_request(_end_request_transaction)
     with app.app_context():
         if not PG_URL:
             Base.metadata.create_all(get_engine())

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, flash, request
 from flask_login import current_user
 
 from .. import audit
 from ..db import get_session
 from ..models import Lead, StaffUser
+from .auth import login_redirect
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +48,8 @@ def role_required(role: str = "counselor") -> Callable[[F], F]:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
-                return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+                flash("Please sign in to continue.", "info")
+                return login_redirect()
             if not has_role(current_user, role):
                 deny(f"role {role} required")
             return view(*args, **kwargs)

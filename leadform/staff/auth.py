@@ -16,12 +16,15 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from .. import audit
+from .. import audit, errors
 from ..db import get_session, utcnow
 from ..extensions import limiter
 from ..forms import BaseForm
@@ -36,13 +39,22 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
 GENERIC_LOGIN_ERROR = "That email and password don't match an active account."
+FORM_EXPIRED = "The sign-in page had expired. Please enter your password again."
 
 
 class LoginForm(BaseForm):
     """Email and password."""
 
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=1000)])
+    email = EmailField(
+        "Email",
+        validators=[InputRequired(), Length(max=254)],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), Length(max=1000)],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 @login_manager.user_loader
@@ -75,20 +87,36 @@ def _login_email_key() -> str:
 
 
 def _failed(response: Response) -> bool:
-    """Only failed sign-ins count against the throttle."""
-    return response.status_code != 303
+    """Only wrong credentials (401) count against the throttle, not sign-ins or stale forms."""
+    return response.status_code == 401
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths under /staff are followed after sign-in."""
-    if (
-        target
-        and target.startswith("/staff")
-        and not urlsplit(target).netloc
-        and "\\" not in target
-    ):
+    """Only local paths under /staff are followed after sign-in; anything else: the queue."""
+    if target and _is_staff_path(target):
         return target
     return url_for("staff.queue")
+
+
+def _is_staff_path(target: str) -> bool:
+    # Browsers treat "\\" like "/" and drop tabs and newlines, so "/\\evil.example" or
+    # "/\t/evil.example" would leave the site: refuse them rather than try to clean them.
+    if "\\" in target or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target):
+        return False
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return False
+    return parts.path == "/staff" or parts.path.startswith("/staff/")
+
+
+def login_redirect() -> Response:
+    """Send a signed-out request to the sign-in page, coming back here afterwards.
+
+    Only a GET comes back: after a POST the page to return to is not the form's action.
+    """
+    if request.method in ("GET", "HEAD"):
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("staff.login"))
 
 
 def register(bp: Blueprint) -> None:
@@ -121,7 +149,7 @@ def register(bp: Blueprint) -> None:
                 user.last_login_at = utcnow()
                 # A fresh session: nothing from before sign-in carries over.
                 session.clear()
-                login_user(user)
+                login_user(user, remember=False)
                 now = time.time()
                 session["login_at"] = now
                 session["seen_at"] = now
@@ -139,8 +167,28 @@ def register(bp: Blueprint) -> None:
             error = GENERIC_LOGIN_ERROR
         elif request.method == "POST":
             error = GENERIC_LOGIN_ERROR
-        status = 401 if error else 200
-        return render_template("staff/login.html", form=form, error=error), status
+        return _render_login(form, error, 401 if error else 200)
+
+    @bp.errorhandler(CSRFError)
+    def login_form_expired(exc: CSRFError) -> ResponseReturnValue:
+        """A stale sign-in form is shown again with the email kept; other forms as usual."""
+        if request.endpoint != "staff.login":
+            return errors.handle_csrf_error(exc)
+        return _render_login(LoginForm(), FORM_EXPIRED, 400)
+
+    @bp.errorhandler(429)
+    def login_throttled(exc: HTTPException) -> ResponseReturnValue:
+        """Too many failed sign-ins: the sign-in page with the same words for every cause."""
+        if request.endpoint != "staff.login":
+            return errors.handle_http_error(exc)
+        # Per account or per address: one message, so it tells nothing about the account.
+        current_app.logger.warning(
+            "sign-in throttled for %s from %s", _login_email_key(), request.remote_addr
+        )
+        wait = _retry_after(exc)
+        message = f"Too many sign-in attempts. Please wait {_minutes(wait)} and try again."
+        body, status = _render_login(LoginForm(), message, 429)
+        return body, status, {"Retry-After": str(wait)}
 
     @bp.post("/logout")
     def logout() -> Response:
@@ -158,6 +206,25 @@ def register(bp: Blueprint) -> None:
         return redirect(url_for("staff.login"), code=303)
 
 
+def _render_login(form: LoginForm, error: str | None, status: int) -> tuple[str, int]:
+    return render_template("staff/login.html", form=form, error=error), status
+
+
+def _retry_after(exc: HTTPException) -> int:
+    """Seconds until the breached limit's window ends (the window length is the bound)."""
+    limit = getattr(exc, "limit", None)
+    item = getattr(limit, "limit", None)
+    try:
+        return max(1, int(item.get_expiry()))  # type: ignore[union-attr]
+    except (AttributeError, TypeError, ValueError):
+        return 60
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
 def enforce_session_timeouts() -> Response | None:
     """End a session idle for too long or older than the absolute limit."""
     if not current_user.is_authenticated:
@@ -171,6 +238,6 @@ def enforce_session_timeouts() -> Response | None:
         logout_user()
         session.clear()
         flash("Your session timed out. Please sign in again.", "info")
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+        return login_redirect()
     session["seen_at"] = now
     return None

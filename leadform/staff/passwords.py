@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
@@ -9,6 +11,7 @@ from flask import current_app
 # A hash to verify against when the account does not exist, so a wrong email costs the
 # same time as a wrong password and timing does not reveal which accounts exist.
 _DUMMY_PASSWORD = "not-a-real-password"  # noqa: S105
+_dummy_hashes: dict[tuple[object, ...], str] = {}
 
 
 def hasher() -> PasswordHasher:
@@ -22,11 +25,21 @@ def hash_password(password: str) -> str:
     return hasher().hash(password)
 
 
+def _dummy_hash(ph: PasswordHasher) -> str:
+    """A hash made with the current parameters, computed once per parameter set."""
+    key = (ph.time_cost, ph.memory_cost, ph.parallelism, ph.hash_len, ph.salt_len, ph.type)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = ph.hash(_DUMMY_PASSWORD)
+    return _dummy_hashes[key]
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when the password matches; always does the work of one verification."""
+    """True when the password matches; always does the work of exactly one verification."""
     ph = hasher()
     if password_hash is None:
-        ph.verify(ph.hash(_DUMMY_PASSWORD), _DUMMY_PASSWORD)
+        # Verify (not hash-then-verify), so an unknown email costs what a known one does.
+        with contextlib.suppress(VerificationError):
+            ph.verify(_dummy_hash(ph), password)
         return False
     try:
         return ph.verify(password_hash, password)
