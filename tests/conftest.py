@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from leadform import create_app
 from leadform.catalog import load_catalog, read_catalog
 from leadform.db import Base, build_engine, get_engine, get_session
+from leadform.intake.tokens import issue_form_token
 from leadform.models import Program
 
 PG_URL = os.environ.get("LEADFORM_TEST_DATABASE_URL")
@@ -125,6 +127,17 @@ def valid_form(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def count(db: Session, model: Any) -> int:
+    """How many rows a table holds."""
+    return db.scalar(select(func.count()).select_from(model)) or 0
+
+
+def form_token(app: Flask, *, age: float = 0.0) -> str:
+    """A form token as the app signs it, issued `age` seconds ago."""
+    with app.test_request_context():
+        return issue_form_token(issued_at=time.time() - age)
 
 
 def hidden_fields(html: str) -> dict[str, str]:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from leadform.models import Activity, Lead, OutboxMessage, Prospect, Submission
-from tests.conftest import PROGRAM, valid_form
-
-
-def count(db, model) -> int:
-    return db.scalar(select(func.count()).select_from(model))
+from tests.conftest import PROGRAM, count, valid_form
 
 
 def test_directory_lists_active_programs_with_links(client):
