@@ -106,7 +106,9 @@ def _render_form(
 
 
 def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
-    form = RequestInfoForm(programs=service.active_programs(db))
+    # request.form, not Flask-WTF's default of files + form: an uploaded file named like
+    # a field would otherwise arrive in the validators as a FileStorage instead of text.
+    form = RequestInfoForm(request.form, programs=service.active_programs(db))
 
     # A stale CSRF or form token: keep every value and ask to submit again.
     csrf_ok = True
