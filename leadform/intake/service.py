@@ -85,6 +85,8 @@ def active_programs(session: Session) -> list[Program]:
 
 def get_program(session: Session, slug: str, *, active_only: bool = True) -> Program | None:
     """The program with this slug, or None."""
+    if not slug or len(slug) > 80 or bad_characters(slug):
+        return None  # from a URL: PostgreSQL refuses a NUL outright, so never ask
     stmt: Select[tuple[Program]] = select(Program).where(Program.slug == slug)
     if active_only:
         stmt = stmt.where(Program.active.is_(True))
