@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from leadform.intake import validation as v
-from leadform.models import Prospect, Submission
+from leadform.models import Lead, Prospect, Submission
 from tests.conftest import PROGRAM, count, form_token, valid_form
 
 SPECIAL = "Remove the special or invisible characters"
@@ -434,3 +434,13 @@ def test_form_is_never_served_with_consent_checked(client):
     page = client.get(f"/programs/{PROGRAM}").get_data(as_text=True)
     tag = re.search(r'<input[^>]*name="consent"[^>]*>', page).group(0)
     assert "checked" not in tag
+
+
+def test_attribution_is_cleaned_and_capped_never_refused(post, db):
+    # UTM values come from links, not from the person: they are trimmed, never an error.
+    response = post(valid_form(utm_source="news\x00letter" + "x" * 5000, utm_campaign="\u202efall"))
+    assert response.status_code == 303
+    submission = db.scalars(select(Submission)).one()
+    assert submission.utm_source == ("newsletter" + "x" * 5000)[:200]
+    assert submission.utm_campaign == "fall"
+    assert db.scalars(select(Lead)).one().utm_source == submission.utm_source
