@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,15 @@ from .models import ConsentText, Program
 
 PROGRAM_FIELDS = ("name", "level", "summary", "description", "duration", "delivery", "sort_order")
 LEVELS = ("certificate", "associate", "bachelor", "master", "doctorate")
+#: Text fields of a program and their column lengths (None: unlimited).
+TEXT_FIELDS: dict[str, int | None] = {
+    "name": 200,
+    "summary": None,
+    "description": None,
+    "duration": 80,
+    "delivery": 80,
+}
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 class CatalogError(ValueError):
@@ -34,23 +44,54 @@ class LoadResult:
 
 
 def read_catalog(path: str | Path | None = None) -> dict[str, Any]:
-    """Read a catalog file, or the bundled one when no path is given."""
-    if path is None:
-        text = resources.files("leadform.data").joinpath("catalog.json").read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
+    """Read and check a catalog file, or the bundled one when no path is given."""
+    try:
+        if path is None:
+            text = resources.files("leadform.data").joinpath("catalog.json").read_text("utf-8")
+        else:
+            text = Path(path).read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise CatalogError(f"cannot read the file: {exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CatalogError(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("programs"), list):
         raise CatalogError('expected an object with a "programs" list')
+    seen: set[str] = set()
     for item in data["programs"]:
-        if not isinstance(item, dict) or not item.get("slug") or not item.get("name"):
-            raise CatalogError(f"every program needs a slug and a name: {item!r}")
-        if item.get("level", "certificate") not in LEVELS:
-            raise CatalogError(f"{item['slug']}: level must be one of {', '.join(LEVELS)}")
+        _check_program(item, seen)
+    consent = data.get("consent_text")
+    if consent is not None and (not isinstance(consent, str) or not consent.strip()):
+        raise CatalogError("consent_text must be the text of the consent, not empty")
     return data
+
+
+def _check_program(item: Any, seen: set[str]) -> None:
+    """Refuse an entry the database would refuse, before anything is written."""
+    if not isinstance(item, dict) or not item.get("slug") or not item.get("name"):
+        raise CatalogError(f"every program needs a slug and a name: {item!r}")
+    slug = item["slug"]
+    if not isinstance(slug, str) or len(slug) > 80 or not SLUG.fullmatch(slug):
+        raise CatalogError(
+            f"{slug!r}: a slug is lowercase letters, digits and hyphens, up to 80 characters"
+        )
+    if slug in seen:
+        raise CatalogError(f"{slug}: listed more than once")
+    seen.add(slug)
+    for key, length in TEXT_FIELDS.items():
+        value = item.get(key, "")
+        if not isinstance(value, str) or (length is not None and len(value) > length):
+            limit = f" of up to {length} characters" if length is not None else ""
+            raise CatalogError(f"{slug}: {key} must be text{limit}")
+    if item.get("level", "certificate") not in LEVELS:
+        raise CatalogError(f"{slug}: level must be one of {', '.join(LEVELS)}")
+    if type(item.get("sort_order", 0)) is not int:  # not bool, which is an int too
+        raise CatalogError(f"{slug}: sort_order must be a whole number")
+    if not isinstance(item.get("active", True), bool):
+        raise CatalogError(f"{slug}: active must be true or false")
 
 
 def set_consent_text(session: Session, text: str) -> tuple[ConsentText, bool]:

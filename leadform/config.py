@@ -87,6 +87,9 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{db_file}"
 
     secret = app.config.get("SECRET_KEY")
+    if secret is not None and not isinstance(secret, str | bytes):
+        # from_prefixed_env parses values as JSON: an all-digit key arrives as an int.
+        secret = app.config["SECRET_KEY"] = str(secret)
     if production:
         if not secret or secret.lower() in WEAK_SECRETS or len(secret) < 32:
             raise RuntimeError(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import select
 
 from leadform.models import Activity, Lead, OutboxMessage, Prospect, Submission
-from tests.conftest import PROGRAM, valid_form
-
-
-def count(db, model) -> int:
-    return db.scalar(select(func.count()).select_from(model))
+from tests.conftest import PROGRAM, count, valid_form
 
 
 def test_directory_lists_active_programs_with_links(client):
@@ -154,3 +151,90 @@ def test_same_form_token_twice_is_one_submission(client, db):
 def test_health_endpoints(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json()["database"] == "ok"
+
+
+def test_request_info_page_happy_path_with_program_selector(submit, client, db):
+    response = submit(valid_form(program="master-health-informatics"))
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/request-info/thanks"
+    assert "Master of Health Informatics" in client.get("/request-info/thanks").get_data(
+        as_text=True
+    )
+    lead = db.scalars(select(Lead)).one()
+    assert lead.program.slug == "master-health-informatics"
+    assert db.scalars(select(Submission)).one().page_url == "http://localhost/request-info"
+
+
+def test_thanks_url_carries_no_personal_data(submit):
+    response = submit(valid_form())
+    assert "maria" not in response.headers["Location"].lower()
+    assert "?" not in response.headers["Location"]
+
+
+def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db):
+    submit(valid_form())
+    submit(
+        valid_form(
+            first_name="Mary",
+            last_name="Smith",
+            email="Maria@Example.com",
+            phone="",
+            postal_code="10001",
+            sms_opt_in="y",
+        )
+    )
+    prospect = db.scalars(select(Prospect)).one()
+    assert (prospect.first_name, prospect.last_name) == ("Mary", "Smith")
+    assert prospect.email == "Maria@example.com"
+    assert prospect.phone == "+13175550123"  # left blank the second time: the old one stays
+    assert prospect.postal_code == "10001"
+    assert prospect.sms_opt_in is True
+    first, second = db.scalars(select(Submission).order_by(Submission.id))
+    # The submissions keep exactly what each request said.
+    assert (first.first_name, first.phone_e164) == ("Maria", "+13175550123")
+    assert (second.first_name, second.phone, second.phone_e164) == ("Mary", "", None)
+
+
+@pytest.mark.parametrize(
+    ("status", "after"),
+    [
+        ("not_interested", "new"),
+        ("unreachable", "new"),
+        ("invalid", "new"),
+        ("contacted", "contacted"),
+        ("applied", "applied"),
+        ("enrolled", "enrolled"),
+    ],
+)
+def test_resubmission_reopens_only_closed_leads(submit, db, status, after):
+    submit(valid_form())
+    lead = db.scalars(select(Lead)).one()
+    lead.status = status
+    db.commit()
+    submit(valid_form())
+    db.expire_all()
+    lead = db.scalars(select(Lead)).one()
+    assert lead.status == after
+    assert lead.submission_count == 2
+    reopened = [a for a in db.scalars(select(Activity)) if a.kind == "status_changed"]
+    assert len(reopened) == (1 if after == "new" else 0)
+
+
+def test_a_failure_while_storing_leaves_nothing_behind(app, client, monkeypatch):
+    # No `db` fixture here: its app context would be shared with the request and keep
+    # the failed request's session (and its uncommitted rows) alive.
+    from leadform.db import get_session
+    from leadform.intake import service
+    from tests.conftest import hidden_fields
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(service, "OutboxMessage", broken)
+    fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
+    with pytest.raises(RuntimeError, match="outbox unavailable"):
+        client.post("/request-info", data={**fields, **valid_form()})
+    with app.app_context():
+        session = get_session()
+        for model in (Prospect, Lead, Submission, Activity, OutboxMessage):
+            assert count(session, model) == 0, model.__name__

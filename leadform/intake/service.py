@@ -85,6 +85,8 @@ def active_programs(session: Session) -> list[Program]:
 
 def get_program(session: Session, slug: str, *, active_only: bool = True) -> Program | None:
     """The program with this slug, or None."""
+    if not slug or len(slug) > 80 or bad_characters(slug):
+        return None  # from a URL: PostgreSQL refuses a NUL outright, so never ask
     stmt: Select[tuple[Program]] = select(Program).where(Program.slug == slug)
     if active_only:
         stmt = stmt.where(Program.active.is_(True))
@@ -119,18 +121,20 @@ def _insert(session: Session):  # type: ignore[no-untyped-def]
 
 
 def _clip(value: str | None, length: int) -> str:
-    return (value or "")[:length]
+    """Header-borne text without control characters, cut to the column's length.
+
+    A client controls these headers and never sees an error for them, so the odd
+    character is dropped rather than refused (PostgreSQL cannot store NUL at all).
+    """
+    value = str(value or "")
+    if bad_characters(value):
+        value = "".join(ch for ch in value if not bad_characters(ch))
+    return value[:length]
 
 
 def _utm(evidence: Evidence) -> dict[str, str]:
     """Attribution values, cleaned: they come from URLs, not from the person, so never block."""
-    cleaned = {}
-    for name in UTM_FIELDS:
-        value = str(evidence.utm.get(name) or "").strip()
-        if bad_characters(value):
-            value = "".join(ch for ch in value if not bad_characters(ch))
-        cleaned[name] = value[:200]
-    return cleaned
+    return {name: _clip(str(evidence.utm.get(name) or "").strip(), 200) for name in UTM_FIELDS}
 
 
 def _evidence_columns(evidence: Evidence) -> dict[str, object]:

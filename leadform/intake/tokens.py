@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -12,6 +13,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 class FormTokenError(Exception):
     """The token is missing, forged or too old: the person is asked to submit again."""
+
+    def __init__(self, reason: str, token: FormToken | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        #: For an expired token: what it said (its signature was good, only its age is not).
+        self.token = token
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,10 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="leadform.form-token")
 
 
-def issue_form_token(referrer: str | None = None) -> str:
-    """Sign a fresh token for a form being served now."""
-    payload = {"n": secrets.token_urlsafe(16), "t": round(time.time(), 3)}
+def issue_form_token(referrer: str | None = None, *, issued_at: float | None = None) -> str:
+    """Sign a fresh token for a form served now (or, re-serving a form, at `issued_at`)."""
+    when = time.time() if issued_at is None else issued_at
+    payload: dict[str, str | float] = {"n": secrets.token_urlsafe(16), "t": round(when, 3)}
     if referrer:
         payload["r"] = referrer[:1000]
     return _serializer().dumps(payload)
@@ -58,6 +66,8 @@ def read_form_token(value: str | None) -> FormToken:
         )
     except (BadSignature, KeyError, TypeError, ValueError):
         raise FormTokenError("invalid") from None
+    if not math.isfinite(token.issued_at):
+        raise FormTokenError("invalid")
     if token.age > current_app.config["FORM_TOKEN_MAX_AGE"]:
-        raise FormTokenError("expired")
+        raise FormTokenError("expired", token)
     return token

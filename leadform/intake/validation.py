@@ -44,7 +44,8 @@ _SPAM_NAME = re.compile(
     r"(https?:|www\.|://|[<>{}\[\]]|\.(com|net|org|ru|cn|info|biz|xyz|top|io)\b)",
     re.IGNORECASE,
 )
-_US_ZIP = re.compile(r"^(\d{5})(?:[- ]?(\d{4}))?$")
+# [0-9], not \d: \d also matches other scripts' digits, which no ZIP code uses.
+_US_ZIP = re.compile(r"^([0-9]{5})(?:[- ]?([0-9]{4}))?$")
 _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")
 
 
@@ -74,6 +75,9 @@ def looks_like_spam_name(value: str) -> bool:
 
 def clean_name(value: str, label: str) -> str:
     """Validate a person's name: letters (any script, accents), spaces, - ' ’ and periods."""
+    # Before collapsing whitespace: str.split() treats some control characters
+    # (\x1c-\x1f, \x85) as spaces and would quietly turn them into blanks.
+    check_text(value, max_length=len(value))
     value = " ".join(value.split())
     if not value:
         raise FieldError(f"Enter your {label.lower()}.")
@@ -102,7 +106,11 @@ def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str,
     except EmailNotValidError as exc:
         raise FieldError(f"Enter a valid email address, like name@example.com. {exc}") from None
     # Mailbox names are case-insensitive in practice; one person, one key.
-    return result.normalized, result.normalized.casefold()
+    address, key = result.normalized, result.normalized.casefold()
+    # Normalizing can lengthen an address (NFC, casefold "ß" -> "ss"); the columns hold 254.
+    if max(len(address), len(key)) > MAX_LENGTHS["email"]:
+        raise FieldError(f"Use {MAX_LENGTHS['email']} characters or fewer.")
+    return address, key
 
 
 def clean_phone(value: str, country: str | None) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import (
     Blueprint,
     abort,
@@ -104,15 +106,25 @@ def _render_form(
 
 
 def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
-    form = RequestInfoForm(programs=service.active_programs(db))
+    # request.form, not Flask-WTF's default of files + form: an uploaded file named like
+    # a field would otherwise arrive in the validators as a FileStorage instead of text.
+    form = RequestInfoForm(request.form, programs=service.active_programs(db))
 
     # A stale CSRF or form token: keep every value and ask to submit again.
-    try:
-        if current_app.config.get("WTF_CSRF_ENABLED", True):
+    csrf_ok = True
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        try:
             validate_csrf(request.form.get("csrf_token"))
+        except (ValidationError, CSRFError):
+            csrf_ok = False
+    try:
         token = read_form_token(request.form.get("form_token"))
-    except (ValidationError, CSRFError, FormTokenError):
-        form.form_token.data = issue_form_token(referrer=request.referrer)
+    except FormTokenError as exc:
+        form.form_token.data = _reissue_form_token(exc)
+        return _render_form(form, notice=RESUBMIT_NOTICE, status=400)
+    if not csrf_ok:
+        # The form token is still good: keep it, so the time trap goes on counting from
+        # when the form was first served and a quick second click is not taken for a bot.
         return _render_form(form, notice=RESUBMIT_NOTICE, status=400)
 
     if service.find_submission(db, token.idempotency_key) is not None:
@@ -158,6 +170,19 @@ def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-d
         token.idempotency_key,
         inquiry.program,
     )
+
+
+def _reissue_form_token(exc: FormTokenError) -> str:
+    """A new token for a form served again because its token was refused.
+
+    A genuine token that only grew old belonged to a form someone filled in long ago:
+    its replacement counts as already past the time trap, so the person can simply
+    select the button again. A missing or forged token gets a plain new one.
+    """
+    if exc.token is not None:
+        issued_at = time.time() - current_app.config["MIN_FORM_SECONDS"]
+        return issue_form_token(referrer=exc.token.referrer or None, issued_at=issued_at)
+    return issue_form_token(referrer=request.referrer)
 
 
 def _store(db, work, idempotency_key: str, program: Program | None) -> Response:  # type: ignore[no-untyped-def]

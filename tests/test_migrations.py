@@ -1,0 +1,97 @@
+"""The Alembic migrations build exactly the schema the models describe, up and down."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from leadform import create_app
+from leadform.db import Base, build_engine
+from leadform.migrate import alembic_config
+from tests.conftest import PG_URL
+
+
+@pytest.fixture
+def migration_url(tmp_path) -> Iterator[str]:
+    """An empty database of its own: a temp SQLite file, or a throwaway PostgreSQL database.
+
+    Never the test suite's own database, whose schema the other tests are using.
+    """
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path}/migrations.db"
+        return
+    url = make_url(PG_URL)
+    name = f"{url.database}_mig"
+    assert re.fullmatch(r"[A-Za-z0-9_]+", name), name
+    server = build_engine(url.set(database="postgres").render_as_string(hide_password=False))
+    server = server.execution_options(isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.engine.dispose()
+
+
+@pytest.fixture
+def alembic_cfg(migration_url):
+    """An Alembic config for the throwaway database, built inside an app context."""
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "migrations-" * 4, "DATABASE_URL": migration_url}
+    )
+    with app.app_context():
+        yield alembic_config(migration_url)
+    app.extensions["leadform.engine"].dispose()
+
+
+def schema_diff(url: str) -> list:
+    engine = build_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "render_as_batch": True}
+            )
+            return compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+
+
+def tables(url: str) -> set[str]:
+    engine = build_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_migration_head_matches_the_models(alembic_cfg, migration_url):
+    command.upgrade(alembic_cfg, "head")
+    assert schema_diff(migration_url) == []
+    assert tables(migration_url) == set(Base.metadata.tables)
+
+
+def test_every_revision_upgrades_and_downgrades(alembic_cfg, migration_url):
+    script = ScriptDirectory.from_config(alembic_cfg)
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert revisions, "no migrations"
+    assert len(script.get_heads()) == 1, "more than one head"
+
+    for revision in revisions:  # base -> head, one step at a time
+        command.upgrade(alembic_cfg, revision)
+    assert tables(migration_url) == set(Base.metadata.tables)
+    for _ in revisions:  # head -> base, one step at a time
+        command.downgrade(alembic_cfg, "-1")
+    assert tables(migration_url) == set()
+    command.upgrade(alembic_cfg, "head")  # and up again: the downgrades left nothing behind
+    assert schema_diff(migration_url) == []
