@@ -262,8 +262,11 @@ def post(app, client):
 def field_error(response, field: str) -> str:
     """The message shown next to a field ("" when there is none)."""
     page = html.unescape(response.get_data(as_text=True))
-    found = re.search(rf'id="{field}-error">([^<]*)<', page)
-    return found.group(1) if found else ""
+    found = re.search(rf'id="{field}-error">(.*?)</div>', page, flags=re.S)
+    if not found:
+        return ""
+    text = re.sub(r"<[^>]+>", "", found.group(1)).strip()
+    return text.removeprefix("Error:").strip()
 
 
 @pytest.mark.parametrize(

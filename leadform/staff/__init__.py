@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from . import auth
@@ -24,5 +25,9 @@ def init_app(app: Flask) -> None:
     from . import views  # noqa: F401 - registers the workspace routes on bp
     from .lead_views import lead_detail  # noqa: F401 - registers the lead page routes on bp
 
-    auth.login_manager.init_app(app)
+    # Flask-Login's context processor loads the user on every template render, public pages
+    # included, where "strong" session protection would then rewrite an anonymous visitor's
+    # session cookie. The lazy proxy below loads the user only where a template uses it.
+    auth.login_manager.init_app(app, add_context_processor=False)
+    app.jinja_env.globals["current_user"] = current_user
     app.register_blueprint(bp)
