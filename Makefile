@@ -46,3 +46,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+.PHONY: bench-submit
+bench-submit: install ## LeadForm's submit path vs a bare INSERT under gunicorn on PostgreSQL (BENCH_ARGS="--duration 20")
+	$(BIN)/python bench/submit.py $(BENCH_ARGS)

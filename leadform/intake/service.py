@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -110,14 +112,19 @@ def find_submission(session: Session, idempotency_key: str) -> Submission | None
     return session.scalars(stmt).one_or_none()
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    """The INSERT construct with ON CONFLICT support for the session's database."""
-    name = session.get_bind().dialect.name
+def _insert_for(name: str):  # type: ignore[no-untyped-def]
+    """The INSERT construct with ON CONFLICT support for this database dialect."""
     if name == "postgresql":
         return postgresql.insert
     if name == "sqlite":
         return sqlite.insert
     raise RuntimeError(f"unsupported database: {name}")
+
+
+def _params(model: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Named placeholders typed like their columns (so UTCDateTime still converts)."""
+    columns = model.__table__.c
+    return {name: bindparam(name, type_=columns[name].type) for name in names}
 
 
 def _clip(value: str | None, length: int) -> str:
@@ -149,29 +156,33 @@ def _evidence_columns(evidence: Evidence) -> dict[str, object]:
     }
 
 
-def upsert_prospect(
-    session: Session, inquiry: Inquiry, consent: ConsentText, now: dt.datetime
-) -> Prospect:
-    """Insert the person or update them from this newer submission, atomically."""
-    insert = _insert(session)
-    values = {
-        "email_normalized": inquiry.email_normalized,
-        "email": inquiry.email,
-        "first_name": inquiry.first_name,
-        "last_name": inquiry.last_name,
-        "phone": inquiry.phone_e164,
-        "postal_code": inquiry.postal_code,
-        "country": inquiry.country,
-        "consent": inquiry.consent,
-        "consent_text_id": consent.id,
-        "consent_at": now,
-        "sms_opt_in": inquiry.sms_opt_in,
-        "created_at": now,
-        "updated_at": now,
-    }
-    stmt = insert(Prospect).values(**values)
+_PROSPECT_COLUMNS = (
+    "email_normalized",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "postal_code",
+    "country",
+    "consent",
+    "consent_text_id",
+    "consent_at",
+    "sms_opt_in",
+    "created_at",
+    "updated_at",
+)
+
+
+@cache
+def _prospect_upsert(dialect: str):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (email_normalized) DO UPDATE ... RETURNING the prospect.
+
+    Built once per database with placeholders: constructing the statement and walking its
+    values for the compiled-SQL cache key on every submission cost more than running it.
+    """
+    stmt = _insert_for(dialect)(Prospect).values(_params(Prospect, _PROSPECT_COLUMNS))
     excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[Prospect.email_normalized],
         set_={
             "email": excluded.email,
@@ -187,9 +198,31 @@ def upsert_prospect(
             "sms_opt_in": excluded.sms_opt_in,
             "updated_at": excluded.updated_at,
         },
-    ).returning(Prospect.id)
-    prospect_id = session.execute(stmt).scalar_one()
-    return session.get(Prospect, prospect_id, populate_existing=True)  # type: ignore[return-value]
+    ).returning(Prospect)
+
+
+def upsert_prospect(
+    session: Session, inquiry: Inquiry, consent: ConsentText, now: dt.datetime
+) -> Prospect:
+    """Insert the person or update them from this newer submission, atomically."""
+    values = {
+        "email_normalized": inquiry.email_normalized,
+        "email": inquiry.email,
+        "first_name": inquiry.first_name,
+        "last_name": inquiry.last_name,
+        "phone": inquiry.phone_e164,
+        "postal_code": inquiry.postal_code,
+        "country": inquiry.country,
+        "consent": inquiry.consent,
+        "consent_text_id": consent.id,
+        "consent_at": now,
+        "sms_opt_in": inquiry.sms_opt_in,
+        "created_at": now,
+        "updated_at": now,
+    }
+    stmt = _prospect_upsert(session.get_bind().dialect.name)
+    # The row comes back with the statement: no second round trip to load it.
+    return session.scalars(stmt, values, execution_options={"populate_existing": True}).one()
 
 
 def _route_owner(session: Session, program: Program) -> int | None:
@@ -202,42 +235,70 @@ def _route_owner(session: Session, program: Program) -> int | None:
     return owner.id
 
 
+_LEAD_COLUMNS = (
+    "prospect_id",
+    "program_id",
+    "status",
+    "owner_id",
+    "last_submitted_at",
+    "submission_count",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "created_at",
+    "updated_at",
+)
+
+
+@cache
+def _lead_insert(dialect: str):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (prospect, program) DO NOTHING RETURNING the new lead."""
+    return (
+        _insert_for(dialect)(Lead)
+        .values(_params(Lead, _LEAD_COLUMNS))
+        .on_conflict_do_nothing(index_elements=[Lead.prospect_id, Lead.program_id])
+        .returning(Lead)
+    )
+
+
 def upsert_lead(
     session: Session, prospect: Prospect, program: Program, evidence: Evidence, now: dt.datetime
 ) -> tuple[Lead, bool]:
-    """Get the (prospect, program) lead, creating it if needed; lock it for this transaction.
+    """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
-    INSERT ... ON CONFLICT DO NOTHING then SELECT ... FOR UPDATE: concurrent submissions
-    for the same person and program wait for each other instead of creating twins.
+    INSERT ... ON CONFLICT DO NOTHING RETURNING, then, only when the lead already existed,
+    SELECT ... FOR UPDATE: concurrent submissions for the same person and program wait for
+    each other instead of creating twins. A row this transaction inserted is already locked
+    (a concurrent insert of the same key waits on it), and comes back with the INSERT.
     """
-    insert = _insert(session)
     utm = _utm(evidence)
-    stmt = (
-        insert(Lead)
-        .values(
-            prospect_id=prospect.id,
-            program_id=program.id,
-            status="new",
-            owner_id=_route_owner(session, program),
-            last_submitted_at=now,
-            submission_count=0,
-            utm_source=utm["utm_source"] or None,
-            utm_medium=utm["utm_medium"] or None,
-            utm_campaign=utm["utm_campaign"] or None,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[Lead.prospect_id, Lead.program_id])
-        .returning(Lead.id)
-    )
-    created = session.execute(stmt).scalar_one_or_none() is not None
+    values = {
+        "prospect_id": prospect.id,
+        "program_id": program.id,
+        "status": "new",
+        "owner_id": _route_owner(session, program),
+        "last_submitted_at": now,
+        "submission_count": 1,
+        "utm_source": utm["utm_source"] or None,
+        "utm_medium": utm["utm_medium"] or None,
+        "utm_campaign": utm["utm_campaign"] or None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    options = {"populate_existing": True}
+    stmt = _lead_insert(session.get_bind().dialect.name)
+    lead = session.scalars(stmt, values, execution_options=options).one_or_none()
+    if lead is not None:
+        return lead, True
     lead = session.scalars(
         select(Lead)
         .where(Lead.prospect_id == prospect.id, Lead.program_id == program.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        .with_for_update(),
+        execution_options=options,
     ).one()
-    return lead, created
+    lead.submission_count += 1
+    lead.last_submitted_at = now
+    return lead, False
 
 
 def record_submission(
@@ -282,8 +343,6 @@ def record_submission(
     session.flush()
 
     reopened = False
-    lead.submission_count += 1
-    lead.last_submitted_at = now
     if created:
         session.add(
             Activity(

@@ -49,11 +49,10 @@ def index() -> str:
 @bp.get("/programs/<slug>")
 def program_page(slug: str) -> str:
     """A program page ending with its request-info form."""
-    db = get_session()
-    program = service.get_program(db, slug)
+    form = _new_form(get_session(), slug=slug)
+    program = form.programs.get(slug)
     if program is None:
         abort(404)
-    form = _new_form(db, program=program)
     return _render_form(form, program=program, template="public/program.html")
 
 
@@ -64,8 +63,7 @@ def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""
     db = get_session()
     if request.method == "GET":
-        program = service.get_program(db, request.args.get("program", ""))
-        return _render_form(_new_form(db, program=program))
+        return _render_form(_new_form(db, slug=request.args.get("program", "")))
     return _handle_post(db)
 
 
@@ -76,11 +74,12 @@ def thanks() -> str:
     return render_template("public/thanks.html", program_name=program_name)
 
 
-def _new_form(db, *, program: Program | None) -> RequestInfoForm:  # type: ignore[no-untyped-def]
-    """A blank form, preselecting a program and carrying the visit's attribution."""
+def _new_form(db, *, slug: str) -> RequestInfoForm:  # type: ignore[no-untyped-def]
+    """A blank form, preselecting an active program and carrying the visit's attribution."""
+    # The active programs are loaded once for the selector; the preselected one is among them.
     form = RequestInfoForm(formdata=None, programs=service.active_programs(db))
-    if program is not None:
-        form.program.data = program.slug
+    if slug in form.programs:
+        form.program.data = slug
     for name in UTM_FIELDS:
         getattr(form, name).data = request.args.get(name, "")[:200]
     form.form_token.data = issue_form_token(referrer=request.referrer)
