@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -143,6 +144,18 @@ class Lead(Base):
     __table_args__ = (
         UniqueConstraint("prospect_id", "program_id"),
         CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
+        # The staff queue (staff/queue.py) pages through leads newest or oldest first by
+        # (created_at, id), optionally narrowed by status, owner or program: each index serves
+        # one of those orders as a plain range scan, so a deep keyset page costs what page 1 does.
+        Index("ix_leads_created_at_id", "created_at", "id"),
+        Index("ix_leads_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_leads_owner_id_created_at_id", "owner_id", "created_at", "id"),
+        Index("ix_leads_owner_id_status_created_at_id", "owner_id", "status", "created_at", "id"),
+        Index("ix_leads_program_id_created_at_id", "program_id", "created_at", "id"),
+        Index(
+            "ix_leads_program_id_status_created_at_id", "program_id", "status", "created_at", "id"
+        ),
+        Index("ix_leads_next_follow_up_at_id", "next_follow_up_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,6 +177,25 @@ class Lead(Base):
     prospect: Mapped[Prospect] = relationship(back_populates="leads")
     program: Mapped[Program] = relationship()
     owner: Mapped[StaffUser | None] = relationship()
+
+
+# Queue search matches the start of a first name, last name or email. Pattern operator
+# classes let PostgreSQL answer LIKE 'prefix%' from the index under any collation.
+Index(
+    "ix_prospects_first_name_lower",
+    func.lower(Prospect.first_name).label("first_name_lower"),
+    postgresql_ops={"first_name_lower": "text_pattern_ops"},
+)
+Index(
+    "ix_prospects_last_name_lower",
+    func.lower(Prospect.last_name).label("last_name_lower"),
+    postgresql_ops={"last_name_lower": "text_pattern_ops"},
+)
+Index(
+    "ix_prospects_email_normalized_pattern",
+    Prospect.email_normalized,
+    postgresql_ops={"email_normalized": "varchar_pattern_ops"},
+)
 
 
 class Submission(Base):
