@@ -23,7 +23,8 @@ def test_login_logout_and_copied_cookie_stops_working(client, app, login_as, db)
     other.set_cookie("leadform_session", copied)
     assert other.get("/staff/").status_code == 302
     actions = [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions[-2:] == ["login", "logout"]
+    # Viewing the queue is audited too ("queue.viewed"); only sign-in events matter here.
+    assert [a for a in actions if a.startswith(("login", "logout"))][-2:] == ["login", "logout"]
 
 
 def test_wrong_password_is_generic_and_audited(client, make_staff, db):
