@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -137,6 +138,10 @@ class Prospect(Base):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+_UNASSIGNED = text("owner_id IS NULL")
+_HAS_FOLLOW_UP = text("next_follow_up_at IS NOT NULL")
+
+
 class Lead(Base):
     """One prospect's interest in one program: the unit of staff work."""
 
@@ -146,7 +151,8 @@ class Lead(Base):
         CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
         # The staff queue (staff/queue.py) pages through leads newest or oldest first by
         # (created_at, id), optionally narrowed by status, owner or program: each index serves
-        # one of those orders as a plain range scan, so a deep keyset page costs what page 1 does.
+        # one of those orders as a plain range scan, so a deep keyset page costs what page 1
+        # does, and each capped tab count is an index-only scan that LIMIT stops early.
         Index("ix_leads_created_at_id", "created_at", "id"),
         Index("ix_leads_status_created_at_id", "status", "created_at", "id"),
         Index("ix_leads_owner_id_created_at_id", "owner_id", "created_at", "id"),
@@ -155,7 +161,42 @@ class Lead(Base):
         Index(
             "ix_leads_program_id_status_created_at_id", "program_id", "status", "created_at", "id"
         ),
-        Index("ix_leads_next_follow_up_at_id", "next_follow_up_at", "id"),
+        # The unassigned queue is small: its own partial index serves it under any program
+        # or status filter (an AND of two big indexes would not stop at the LIMIT).
+        Index(
+            "ix_leads_unassigned_program_id_status_created_at_id",
+            "program_id",
+            "status",
+            "created_at",
+            "id",
+            postgresql_where=_UNASSIGNED,
+            sqlite_where=_UNASSIGNED,
+        ),
+        # Follow-ups: soonest first overall, per counselor, per program; overdue counts.
+        # Only leads with a follow-up date are indexed ("< now" implies IS NOT NULL).
+        Index(
+            "ix_leads_next_follow_up_at_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
+        Index(
+            "ix_leads_owner_id_next_follow_up_at_id",
+            "owner_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
+        Index(
+            "ix_leads_program_id_next_follow_up_at_id",
+            "program_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -23,11 +23,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    literal,
+    literal_column,
     or_,
     select,
     tuple_,
-    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -232,12 +231,18 @@ def _conditions(
     *,
     default_country: str = "US",
     skip: frozenset[str] = frozenset(),
+    scope: ColumnElement[bool] | None = None,
 ) -> list[ColumnElement[bool]]:
-    """WHERE clauses for the filters (minus those named in skip) and the viewer's scope."""
+    """WHERE clauses for the filters (minus those named in skip) and the viewer's scope.
+
+    A counselor's scope is "mine or unassigned"; `scope` may narrow it to one of the two.
+    """
     where: list[ColumnElement[bool]] = []
     if not viewer.sees_all:
         # Object-level privacy: never rely on the filters alone to hide other people's leads.
-        where.append(or_(Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None)))
+        if scope is None:
+            scope = or_(Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None))
+        where.append(scope)
     if filters.status and "status" not in skip:
         where.append(Lead.status == filters.status)
     if "owner" not in skip:
@@ -362,6 +367,13 @@ def fetch_page(
     )
 
 
+def _counted(stmt: Select[Any], filters: QueueFilters) -> Select[Any]:
+    """Join the prospect only when the search needs it: counts then stay on lead indexes."""
+    if filters.search.strip():
+        return stmt.join(Prospect, Prospect.id == Lead.prospect_id)
+    return stmt
+
+
 def count(
     session: Session,
     filters: QueueFilters,
@@ -372,7 +384,7 @@ def count(
 ) -> int:
     """The exact number of leads the filters select (for the export's audit record)."""
     where = _conditions(filters, viewer, now, default_country=default_country)
-    stmt = select(func.count()).select_from(Lead).join(Prospect).where(*where)
+    stmt = _counted(select(func.count()).select_from(Lead), filters).where(*where)
     return session.execute(stmt).scalar_one()
 
 
@@ -387,34 +399,41 @@ def tab_counts(
 ) -> TabCounts:
     """Counts for each tab under the other filters, each capped, in one round trip.
 
-    Each count reads at most cap + 1 index entries ("10,000+" is as useful to a person as
-    an exact 412,377, and an exact count of a million rows is not a 50 ms query).
+    Each count reads at most cap + 1 index entries: "1,000+" tells a person as much as an
+    exact 412,377, and an exact count over a million rows is not a 50 ms query. "All" is
+    the sum of the status counts (above the cap when any of them is).
     """
+    # A counselor's "mine or unassigned" is counted as two disjoint parts: each is then a
+    # plain index range that LIMIT stops early, where an OR would need a full bitmap.
+    scopes: list[ColumnElement[bool] | None] = [None]
+    if not viewer.sees_all:
+        scopes = [Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None)]
+    conditions: dict[tuple[frozenset[str], int], list[ColumnElement[bool]]] = {}
 
-    def capped(label: str, extra: list[ColumnElement[bool]], skip: frozenset[str]) -> Any:
-        where = _conditions(filters, viewer, now, default_country=default_country, skip=skip)
-        inner = (
-            select(literal(1).label("one"))
-            .select_from(Lead)
-            .join(Prospect, Prospect.id == Lead.prospect_id)
-            .where(*where, *extra)
-            .limit(cap + 1)
-            .subquery()
-        )
-        n = select(func.count()).select_from(inner).scalar_subquery()
-        return select(literal(label).label("tab"), n.label("n"))
+    def capped(label: str, extra: ColumnElement[bool], skip: frozenset[str]) -> Any:
+        counts = []
+        for index, scope in enumerate(scopes):
+            key = (skip, index)
+            if key not in conditions:
+                conditions[key] = _conditions(
+                    filters, viewer, now, default_country=default_country, skip=skip, scope=scope
+                )
+            limited = (
+                _counted(select(literal_column("1")).select_from(Lead), filters)
+                .where(*conditions[key], extra)
+                .limit(cap + 1)
+                .subquery()
+            )
+            counts.append(select(func.count()).select_from(limited).scalar_subquery())
+        return (counts[0] if len(counts) == 1 else counts[0] + counts[1]).label(label)
 
-    status_skip = frozenset({"status"})
-    parts = [capped("all", [], status_skip)]
-    parts += [capped(s, [Lead.status == s], status_skip) for s in LEAD_STATUSES]
-    owner_skip = frozenset({"owner"})
-    parts.append(capped("mine", [Lead.owner_id == viewer.user_id], owner_skip))
-    parts.append(capped("unassigned", [Lead.owner_id.is_(None)], owner_skip))
-    parts.append(capped("overdue", [Lead.next_follow_up_at < now], frozenset({"overdue"})))
-    counts = TabCounts(cap=cap)
-    for tab, n in session.execute(union_all(*parts)):
-        if tab in LEAD_STATUSES:
-            counts.by_status[tab] = n
-        else:
-            setattr(counts, tab, n)
+    status_skip, owner_skip = frozenset({"status"}), frozenset({"owner"})
+    columns = [capped(s, Lead.status == s, status_skip) for s in LEAD_STATUSES]
+    columns.append(capped("mine", Lead.owner_id == viewer.user_id, owner_skip))
+    columns.append(capped("unassigned", Lead.owner_id.is_(None), owner_skip))
+    columns.append(capped("overdue", Lead.next_follow_up_at < now, frozenset({"overdue"})))
+    row = session.execute(select(*columns)).one()._mapping
+    counts = TabCounts(cap=cap, by_status={s: row[s] for s in LEAD_STATUSES})
+    counts.mine, counts.unassigned, counts.overdue = row["mine"], row["unassigned"], row["overdue"]
+    counts.all = sum(counts.by_status.values())
     return counts
