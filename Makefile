@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test test-browser lint format install migrate demo bench clean
+.PHONY: run test test-browser lint format install migrate demo bench bench-dashboard clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: install ## ruff lint and format check
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench-dashboard: install ## queue queries and CSV export at 1,000,000 leads on a throwaway PostgreSQL database (BENCH_ADMIN_URL)
+	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

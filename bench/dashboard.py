@@ -142,17 +142,13 @@ STATUS_BY_AGE = (
 )
 
 
-def copy_text(value: Any) -> str:
-    """A value in COPY text format (generated values hold no tab, newline or backslash)."""
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)
+#: NULL in COPY text format.
+NULL = "\\N"
+
+
+def iso(epoch: float) -> str:
+    """A UTC timestamp in COPY text format."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
 
 
 class Copier:
@@ -162,9 +158,10 @@ class Copier:
         self.copy = copy
         self.lines: list[str] = []
 
-    def row(self, *values: Any) -> None:
-        """Queue one row."""
-        self.lines.append("\t".join(map(copy_text, values)))
+    def line(self, line: str) -> None:
+        """Queue one row, already in COPY text format (generated values hold no tab,
+        newline or backslash, so nothing needs escaping)."""
+        self.lines.append(line)
         if len(self.lines) >= 20_000:
             self.flush()
 
@@ -271,22 +268,11 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
                     lead_created.append(min(later, now_ts - 60))
                     lead_subs.append(pick_count())
                 planned += n
-                created = dt.datetime.fromtimestamp(created_ts, dt.UTC)
-                out.row(
-                    pid,
-                    email,
-                    email,
-                    first,
-                    last,
-                    phone,
-                    10000 + int(rng.random() * 90000),
-                    "US",
-                    True,
-                    consent_id,
-                    created,
-                    rng.random() < 0.3,
-                    created,
-                    created,
+                created = iso(created_ts)
+                out.line(
+                    f"{pid}\t{email}\t{email}\t{first}\t{last}\t{phone or NULL}\t"
+                    f"{10000 + int(rng.random() * 90000)}\tUS\tt\t{consent_id}\t{created}\t"
+                    f"{'t' if rng.random() < 0.3 else 'f'}\t{created}\t{created}"
                 )
             out.flush()
 
@@ -300,38 +286,28 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
         ) as copy:
             out = Copier(copy)
             for lead_id, i in enumerate(order, start=1):
-                created = dt.datetime.fromtimestamp(lead_created[i], dt.UTC)
-                age_days = (now_ts - lead_created[i]) / 86400
+                created_ts = lead_created[i]
+                age_days = (now_ts - created_ts) / 86400
                 status = next(pick() for days, pick in pick_status if age_days < days)
                 # New leads wait in the unassigned queue more often than worked ones.
                 unassigned = rng.random() < (0.4 if status == "new" else 0.03)
-                owner = None if unassigned else pick_owner()
-                contacted = None
+                owner = NULL if unassigned else pick_owner()
+                contacted = NULL
                 if status != "new":
-                    contacted = created + dt.timedelta(minutes=rng.expovariate(1 / 120))
-                follow_up = None
+                    contacted = iso(created_ts + rng.expovariate(1 / 7200))
+                follow_up = NULL
                 worked = status in OPEN and status != "new"
                 if (worked and rng.random() < 0.6) or rng.random() < 0.02:
-                    follow_up = NOW + dt.timedelta(hours=rng.uniform(-7 * 24, 30 * 24))
+                    follow_up = iso(now_ts + rng.uniform(-7 * 86400, 30 * 86400))
                 source, medium = pick_source()
-                campaign = rng.choice(CAMPAIGNS) if source else None
+                campaign = rng.choice(CAMPAIGNS) if source else NULL
                 subs = lead_subs[i]
-                last = created + dt.timedelta(days=subs - 1)
-                out.row(
-                    lead_id,
-                    lead_prospect[i],
-                    programs[lead_program[i]],
-                    status,
-                    owner,
-                    contacted,
-                    follow_up,
-                    last,
-                    subs,
-                    source,
-                    medium,
-                    campaign,
-                    created,
-                    created,
+                created = iso(created_ts)
+                last = iso(created_ts + (subs - 1) * 86400)
+                out.line(
+                    f"{lead_id}\t{lead_prospect[i]}\t{programs[lead_program[i]]}\t{status}\t"
+                    f"{owner}\t{contacted}\t{follow_up}\t{last}\t{subs}\t{source or NULL}\t"
+                    f"{medium or NULL}\t{campaign}\t{created}\t{created}"
                 )
             out.flush()
 

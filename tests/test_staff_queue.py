@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 import re
@@ -325,6 +326,8 @@ def test_a_garbled_cursor_shows_the_first_page(get, login_as, lead):
     lead("Ann")
     assert names(get(after="not-a-cursor")) == ["Ann"]
     assert names(get(after="W1swXV0")) == ["Ann"]
+    crafted = base64.urlsafe_b64encode(b'["follow_up",-1,["2999-01-01T00:00:00+00:00",1]]')
+    assert names(get(sort="follow_up", after=crafted.decode())) == ["Ann"]
 
 
 def test_queue_view_is_audited_with_filters(get, login_as, lead, db):

@@ -133,8 +133,12 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             name, segment, values = json.loads(raw)
+            if name != sort or type(segment) is not int:
+                return None
+            if not 0 <= segment < len(_SEGMENTS[sort]):
+                return None
             keys = _SEGMENTS[sort][segment].keys
-            if name != sort or len(values) != len(keys):
+            if len(values) != len(keys):
                 return None
             parsed = tuple(
                 _parse_key_value(key.name, value) for key, value in zip(keys, values, strict=True)
