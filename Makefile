@@ -7,7 +7,7 @@ LEADS  ?= 300
 SEED   ?=
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format install migrate demo bench clean
+.PHONY: run test lint format install migrate demo bench-dashboard clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ lint: install ## ruff lint and format check
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench-dashboard: install ## queue queries and CSV export at 1,000,000 leads on a throwaway PostgreSQL database (BENCH_ADMIN_URL)
+	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

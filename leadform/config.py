@@ -47,6 +47,7 @@ class Defaults:
     STAFF_IDLE_TIMEOUT_MINUTES = 30
     STAFF_ABSOLUTE_TIMEOUT_HOURS = 12
     QUEUE_PAGE_SIZE = 50
+    QUEUE_COUNT_CAP = 1000  # tab counts stop counting here and show "1,000+"
     ARGON2_PROFILE = "RFC_9106_LOW_MEMORY"  # argon2-cffi profile name; tests use CHEAPEST
 
     # Mail and notifications.

@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -136,6 +138,10 @@ class Prospect(Base):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+_UNASSIGNED = text("owner_id IS NULL")
+_HAS_FOLLOW_UP = text("next_follow_up_at IS NOT NULL")
+
+
 class Lead(Base):
     """One prospect's interest in one program: the unit of staff work."""
 
@@ -143,6 +149,54 @@ class Lead(Base):
     __table_args__ = (
         UniqueConstraint("prospect_id", "program_id"),
         CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
+        # The staff queue (staff/queue.py) pages through leads newest or oldest first by
+        # (created_at, id), optionally narrowed by status, owner or program: each index serves
+        # one of those orders as a plain range scan, so a deep keyset page costs what page 1
+        # does, and each capped tab count is an index-only scan that LIMIT stops early.
+        Index("ix_leads_created_at_id", "created_at", "id"),
+        Index("ix_leads_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_leads_owner_id_created_at_id", "owner_id", "created_at", "id"),
+        Index("ix_leads_owner_id_status_created_at_id", "owner_id", "status", "created_at", "id"),
+        Index("ix_leads_program_id_created_at_id", "program_id", "created_at", "id"),
+        Index(
+            "ix_leads_program_id_status_created_at_id", "program_id", "status", "created_at", "id"
+        ),
+        # The unassigned queue is small: its own partial index serves it under any program
+        # or status filter (an AND of two big indexes would not stop at the LIMIT).
+        Index(
+            "ix_leads_unassigned_program_id_status_created_at_id",
+            "program_id",
+            "status",
+            "created_at",
+            "id",
+            postgresql_where=_UNASSIGNED,
+            sqlite_where=_UNASSIGNED,
+        ),
+        # Follow-ups: soonest first overall, per counselor, per program; overdue counts.
+        # Only leads with a follow-up date are indexed ("< now" implies IS NOT NULL).
+        Index(
+            "ix_leads_next_follow_up_at_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
+        Index(
+            "ix_leads_owner_id_next_follow_up_at_id",
+            "owner_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
+        Index(
+            "ix_leads_program_id_next_follow_up_at_id",
+            "program_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,6 +218,25 @@ class Lead(Base):
     prospect: Mapped[Prospect] = relationship(back_populates="leads")
     program: Mapped[Program] = relationship()
     owner: Mapped[StaffUser | None] = relationship()
+
+
+# Queue search matches the start of a first name, last name or email. Pattern operator
+# classes let PostgreSQL answer LIKE 'prefix%' from the index under any collation.
+Index(
+    "ix_prospects_first_name_lower",
+    func.lower(Prospect.first_name).label("first_name_lower"),
+    postgresql_ops={"first_name_lower": "text_pattern_ops"},
+)
+Index(
+    "ix_prospects_last_name_lower",
+    func.lower(Prospect.last_name).label("last_name_lower"),
+    postgresql_ops={"last_name_lower": "text_pattern_ops"},
+)
+Index(
+    "ix_prospects_email_normalized_pattern",
+    Prospect.email_normalized,
+    postgresql_ops={"email_normalized": "varchar_pattern_ops"},
+)
 
 
 class Submission(Base):

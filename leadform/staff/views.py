@@ -1,15 +1,403 @@
-"""Staff workspace pages."""
+"""Staff workspace pages: the lead queue, bulk actions and the CSV export."""
 
 from __future__ import annotations
 
-from flask import render_template
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
 
-from . import bp
-from .access import role_required
+from flask import (
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, DateField, HiddenField, SearchField, SelectField, StringField
+from wtforms.validators import Length, Optional
+
+from .. import audit
+from ..db import get_session, utcnow
+from ..forms import BaseForm, select_choices
+from ..models import LEAD_STATUSES, Lead, Program, StaffUser
+from . import bp, export, queue
+from . import leads as lead_work
+from .access import can_work_lead, deny, has_role, role_required, speed_to_lead_minutes
+from .leads import STATUS_LABELS, LeadActionError
+
+#: The most leads one bulk action changes (a page is 50; this leaves room, not a loophole).
+MAX_BULK = 500
+#: Query-string keys that keep the reader's place in the queue.
+PAGE_ARGS: tuple[str, ...] = ("after", "before")
 
 
-@bp.get("/")
+class QueueFilterForm(BaseForm):
+    """The queue's filters, read from the query string so a view can be bookmarked."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search", validators=[Optional(), Length(max=100)])
+    status = SelectField("Status", validators=[Optional()])
+    owner = SelectField("Owner", validators=[Optional()])
+    program = SelectField("Program", validators=[Optional()])
+    received_from = DateField("Received from", validators=[Optional()])
+    received_to = DateField("Received to", validators=[Optional()])
+    source = StringField("Source", validators=[Optional(), Length(max=200)])
+    medium = StringField("Medium", validators=[Optional(), Length(max=200)])
+    campaign = StringField("Campaign", validators=[Optional(), Length(max=200)])
+    overdue = BooleanField("Overdue follow-ups only")
+    sort = SelectField("Sort", default="newest", validators=[Optional()])
+
+
+class BulkForm(BaseForm):
+    """Assign or change the status of the leads ticked in the queue."""
+
+    action = SelectField("Action")
+    owner = SelectField("Assign to", validators=[Optional()])
+    status = SelectField("Status", validators=[Optional()])
+    return_to = HiddenField()
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One lead as the queue shows it."""
+
+    id: int
+    name: str
+    email: str
+    phone: str
+    program: str
+    status: str
+    owner: str
+    received_at: dt.datetime
+    age: str
+    late: bool  # new and older than the speed-to-lead target
+    follow_up_at: dt.datetime | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Programs and staff by id, loaded once per request for labels and filter choices."""
+
+    programs: list[Program]
+    staff: list[StaffUser]
+
+    @classmethod
+    def load(cls, session: Any) -> Directory:
+        """Every program and staff user (a few dozen rows)."""
+        programs = list(session.scalars(select(Program).order_by(Program.name)))
+        staff = list(session.scalars(select(StaffUser).order_by(StaffUser.name)))
+        return cls(programs, staff)
+
+    def program_names(self) -> dict[int, str]:
+        """Program name by id."""
+        return {p.id: p.name for p in self.programs}
+
+    def staff_names(self) -> dict[int, str]:
+        """Staff name by id."""
+        return {u.id: u.name for u in self.staff}
+
+
+def _viewer() -> queue.Viewer:
+    return queue.Viewer(user_id=current_user.id, sees_all=has_role(current_user, "manager"))
+
+
+def _filter_form(args: Mapping[str, str], directory: Directory) -> QueueFilterForm:
+    form = QueueFilterForm(formdata=MultiDict(args))
+    form.status.choices = select_choices(
+        ((s, STATUS_LABELS[s]) for s in LEAD_STATUSES), blank="Any status"
+    )
+    owners = [("me", "Me"), ("none", "Unassigned")]
+    if has_role(current_user, "manager"):
+        owners += [
+            (str(u.id), u.name if u.active else f"{u.name} (inactive)") for u in directory.staff
+        ]
+    form.owner.choices = select_choices(owners, blank="Anyone")
+    form.program.choices = select_choices(
+        ((p.slug, p.name) for p in directory.programs), blank="All programs"
+    )
+    form.sort.choices = select_choices(queue.SORTS.items())
+    form.validate()
+    return form
+
+
+def _filters_from(form: QueueFilterForm, directory: Directory) -> queue.QueueFilters:
+    """The filters the form holds; a field with an error is shown with it and not applied."""
+
+    def ok(name: str) -> Any:
+        field = form[name]
+        return None if field.errors or field.data in ("", None) else field.data
+
+    owner = ok("owner")
+    owner_id = None
+    if owner == "me":
+        owner_id = current_user.id
+    elif owner not in (None, "none"):
+        owner_id = int(owner)
+    program = ok("program")
+    program_ids = {p.slug: p.id for p in directory.programs}
+    return queue.QueueFilters(
+        status=ok("status"),
+        owner=owner_id,
+        unassigned=owner == "none",
+        program_id=program_ids.get(program) if program else None,
+        received_from=ok("received_from"),
+        received_to=ok("received_to"),
+        utm_source=ok("source"),
+        utm_medium=ok("medium"),
+        utm_campaign=ok("campaign"),
+        search=ok("q") or "",
+        overdue=bool(form.overdue.data),
+        sort=ok("sort") or "newest",
+    )
+
+
+def _filter_args(args: Mapping[str, str]) -> dict[str, str]:
+    """The filter parameters present in a query string, for links, audit and the export."""
+    return {key: args[key] for key in queue.FILTER_ARGS if args.get(key)}
+
+
+def _age(delta: dt.timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    days = minutes // (24 * 60)
+    return f"{days} d" if days < 60 else f"{days // 30} mo"
+
+
+def _rows(page: queue.Page, directory: Directory, now: dt.datetime) -> list[QueueRow]:
+    programs = directory.program_names()
+    staff = directory.staff_names()
+    target = dt.timedelta(minutes=speed_to_lead_minutes())
+    return [
+        QueueRow(
+            id=r.id,
+            name=f"{r.first_name} {r.last_name}".strip(),
+            email=r.email,
+            phone=r.phone or "",
+            program=programs.get(r.program_id, ""),
+            status=r.status,
+            owner=staff.get(r.owner_id, "") if r.owner_id else "",
+            received_at=r.created_at,
+            age=_age(now - r.created_at),
+            late=r.status == "new" and r.first_contacted_at is None and now - r.created_at > target,
+            follow_up_at=r.next_follow_up_at,
+            overdue=r.next_follow_up_at is not None and r.next_follow_up_at < now,
+        )
+        for r in page.rows
+    ]
+
+
+def lead_url(lead_id: int) -> str:
+    """The lead page's URL (the lead page may be served by another blueprint module)."""
+    if "staff.lead_detail" in current_app.view_functions:
+        return url_for("staff.lead_detail", lead_id=lead_id)
+    return f"{request.script_root}/staff/leads/{lead_id}"
+
+
+def _url_maker(current: dict[str, str]) -> Callable[..., str]:
+    def queue_url(**changes: Any) -> str:
+        args = {**current, **changes}
+        return url_for("staff.queue", **{k: v for k, v in args.items() if v not in (None, "")})
+
+    return queue_url
+
+
+@bp.get("/", endpoint="queue")
 @role_required("counselor")
-def queue() -> str:
-    """The lead queue."""
-    return render_template("staff/queue.html")
+def queue_page() -> str:
+    """The lead queue: tabs with counts, filters, search, keyset pages."""
+    db = get_session()
+    now = utcnow()
+    directory = Directory.load(db)
+    form = _filter_form(request.args, directory)
+    filters = _filters_from(form, directory)
+    viewer = _viewer()
+    country = current_app.config["DEFAULT_COUNTRY"]
+    page = queue.fetch_page(
+        db,
+        filters,
+        viewer,
+        now=now,
+        size=int(current_app.config["QUEUE_PAGE_SIZE"]),
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        default_country=country,
+    )
+    counts = queue.tab_counts(
+        db,
+        filters,
+        viewer,
+        now=now,
+        cap=int(current_app.config["QUEUE_COUNT_CAP"]),
+        default_country=country,
+    )
+    current = _filter_args(request.args)
+    audit.record(
+        db,
+        "queue.viewed",
+        actor=current_user,
+        filters=current,
+        first_page=page.is_first,
+        rows=len(page.rows),
+    )
+    db.commit()
+    bulk = None
+    if has_role(current_user, "manager"):
+        bulk = BulkForm(formdata=None, return_to=request.query_string.decode("latin-1"))
+        _bulk_choices(bulk, directory)
+    return render_template(
+        "staff/queue.html",
+        form=form,
+        filters=filters,
+        rows=_rows(page, directory, now),
+        page=page,
+        counts=counts,
+        statuses=LEAD_STATUSES,
+        status_labels=STATUS_LABELS,
+        queue_url=_url_maker(current),
+        export_url=url_for("staff.export_csv", **current),
+        lead_url=lead_url,
+        bulk=bulk,
+        current=current,
+        speed_to_lead=speed_to_lead_minutes(),
+        sort_label=queue.SORTS.get(filters.sort, queue.SORTS["newest"]),
+        advanced_open=any(
+            current.get(k)
+            for k in ("program", "received_from", "received_to", "source", "medium", "campaign")
+        )
+        or any(f.errors for f in form),
+    )
+
+
+def _bulk_choices(form: BulkForm, directory: Directory) -> None:
+    form.action.choices = select_choices((("assign", "Assign"), ("status", "Change status")))
+    form.owner.choices = select_choices(
+        [("none", "Nobody (unassign)")]
+        + [(str(u.id), u.name) for u in directory.staff if u.active],
+        blank="Choose a person",
+    )
+    form.status.choices = select_choices(
+        ((s, STATUS_LABELS[s]) for s in LEAD_STATUSES), blank="Choose a status"
+    )
+
+
+def _back_to_queue(return_to: str | None) -> Response:
+    """Redirect to the queue with the filters (and page) the bulk form was sent from."""
+    keep = set(queue.FILTER_ARGS) | set(PAGE_ARGS)
+    args = {k: v for k, v in parse_qsl(return_to or "")[:50] if k in keep and v}
+    return redirect(url_for("staff.queue", **args), code=303)
+
+
+@bp.post("/leads/bulk")
+@role_required("manager")
+def bulk_action() -> Response:
+    """Assign or change the status of the ticked leads, each through the lead services."""
+    db = get_session()
+    directory = Directory.load(db)
+    form = BulkForm()
+    _bulk_choices(form, directory)
+    back = _back_to_queue(form.return_to.data)
+    ids = []
+    for raw in request.form.getlist("lead_ids")[: MAX_BULK + 1]:
+        if raw.isdigit():
+            ids.append(int(raw))
+    if not ids:
+        flash("Tick at least one lead first.", "warning")
+        return back
+    if len(ids) > MAX_BULK:
+        flash(f"Choose at most {MAX_BULK} leads at a time.", "warning")
+        return back
+    if not form.validate():
+        flash("Choose an action for the selected leads.", "warning")
+        return back
+    actor = db.get(StaffUser, current_user.id)
+    leads = list(db.scalars(select(Lead).where(Lead.id.in_(ids)).order_by(Lead.id)))
+    for lead in leads:
+        if not can_work_lead(actor, lead):
+            deny("bulk action on a lead the user may not work", lead_id=lead.id)
+    try:
+        if form.action.data == "assign":
+            message = _bulk_assign(db, form, leads, actor)
+        else:
+            message = _bulk_status(db, form, leads, actor)
+    except LeadActionError as exc:
+        db.rollback()
+        flash(str(exc), "warning")
+        return back
+    if message is None:
+        return back
+    db.commit()
+    flash(message, "success")
+    return back
+
+
+def _plural(n: int) -> str:
+    return f"{n} lead" if n == 1 else f"{n} leads"
+
+
+def _bulk_assign(db: Any, form: BulkForm, leads: list[Lead], actor: StaffUser) -> str | None:
+    choice = form.owner.data
+    if not choice:
+        flash("Choose who gets the selected leads.", "warning")
+        return None
+    owner = None if choice == "none" else db.get(StaffUser, int(choice))
+    if choice != "none" and owner is None:
+        flash("That staff member no longer exists.", "warning")
+        return None
+    changed = sum(lead_work.assign(db, lead, owner, actor) for lead in leads)
+    who = owner.name if owner is not None else "nobody (unassigned)"
+    return f"Assigned {_plural(changed)} to {who}."
+
+
+def _bulk_status(db: Any, form: BulkForm, leads: list[Lead], actor: StaffUser) -> str | None:
+    status = form.status.data
+    if not status:
+        flash("Choose the new status for the selected leads.", "warning")
+        return None
+    changed = sum(lead_work.change_status(db, lead, status, actor) for lead in leads)
+    return f"Moved {_plural(changed)} to {STATUS_LABELS[status]}."
+
+
+@bp.get("/leads/export.csv")
+@role_required("manager")
+def export_csv() -> Response:
+    """The leads the current filters select, as a streamed CSV download."""
+    db = get_session()
+    now = utcnow()
+    directory = Directory.load(db)
+    form = _filter_form(request.args, directory)
+    filters = _filters_from(form, directory)
+    viewer = _viewer()
+    country = current_app.config["DEFAULT_COUNTRY"]
+    current = _filter_args(request.args)
+    expected = queue.count(db, filters, viewer, now=now, default_country=country)
+    # Audited and committed before the first byte leaves: an export cut short (or a client
+    # that disconnects) is still on record, with the filters and how many rows it selected.
+    audit.record(db, "leads.exported", actor=current_user, filters=current, row_count=expected)
+    db.commit()
+    stream = export.stream_csv(
+        db,
+        filters,
+        viewer,
+        now=now,
+        programs=directory.program_names(),
+        staff=directory.staff_names(),
+        default_country=country,
+        actor_id=current_user.id,
+    )
+    response = Response(stream_with_context(stream), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="leads-{now:%Y-%m-%d}.csv"'
+    return response

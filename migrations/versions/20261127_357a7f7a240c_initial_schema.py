@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 1654b812a96e
+Revision ID: 357a7f7a240c
 Revises:
-Create Date: 2026-11-27 08:46:28.002702
+Create Date: 2026-11-27 09:28:02.667023
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 
 import leadform.db
 
-revision: str = "1654b812a96e"
+revision: str = "357a7f7a240c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -152,7 +152,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("email_normalized", name=op.f("uq_prospects_email_normalized")),
     )
     with op.batch_alter_table("prospects", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_prospects_email_normalized_pattern",
+            ["email_normalized"],
+            unique=False,
+            postgresql_ops={"email_normalized": "varchar_pattern_ops"},
+        )
         batch_op.create_index(batch_op.f("ix_prospects_phone"), ["phone"], unique=False)
+
+    # Written by hand (keep when regenerating): autogenerate skips expression indexes on
+    # SQLite. The queue's name search matches lower(name) LIKE 'prefix%'; on PostgreSQL the
+    # pattern operator class lets that use the index under any collation.
+    pattern_ops = " text_pattern_ops" if op.get_bind().dialect.name == "postgresql" else ""
+    for column in ("first_name", "last_name"):
+        op.execute(
+            f"CREATE INDEX ix_prospects_{column}_lower ON prospects (lower({column}){pattern_ops})"
+        )
 
     op.create_table(
         "leads",
@@ -194,6 +209,56 @@ def upgrade() -> None:
             "prospect_id", "program_id", name=op.f("uq_leads_prospect_id_program_id")
         ),
     )
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.create_index("ix_leads_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_leads_next_follow_up_at_id",
+            ["next_follow_up_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
+            sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_leads_owner_id_created_at_id", ["owner_id", "created_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_leads_owner_id_next_follow_up_at_id",
+            ["owner_id", "next_follow_up_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
+            sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_leads_owner_id_status_created_at_id",
+            ["owner_id", "status", "created_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_leads_program_id_created_at_id", ["program_id", "created_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_leads_program_id_next_follow_up_at_id",
+            ["program_id", "next_follow_up_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
+            sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_leads_program_id_status_created_at_id",
+            ["program_id", "status", "created_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_leads_status_created_at_id", ["status", "created_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_leads_unassigned_program_id_status_created_at_id",
+            ["program_id", "status", "created_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("owner_id IS NULL"),
+            sqlite_where=sa.text("owner_id IS NULL"),
+        )
+
     op.create_table(
         "submissions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -311,9 +376,43 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_submissions_lead_id"))
 
     op.drop_table("submissions")
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_leads_unassigned_program_id_status_created_at_id",
+            postgresql_where=sa.text("owner_id IS NULL"),
+            sqlite_where=sa.text("owner_id IS NULL"),
+        )
+        batch_op.drop_index("ix_leads_status_created_at_id")
+        batch_op.drop_index("ix_leads_program_id_status_created_at_id")
+        batch_op.drop_index(
+            "ix_leads_program_id_next_follow_up_at_id",
+            postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
+            sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_leads_program_id_created_at_id")
+        batch_op.drop_index("ix_leads_owner_id_status_created_at_id")
+        batch_op.drop_index(
+            "ix_leads_owner_id_next_follow_up_at_id",
+            postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
+            sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_leads_owner_id_created_at_id")
+        batch_op.drop_index(
+            "ix_leads_next_follow_up_at_id",
+            postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
+            sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_leads_created_at_id")
+
     op.drop_table("leads")
+    op.drop_index("ix_prospects_last_name_lower", table_name="prospects")
+    op.drop_index("ix_prospects_first_name_lower", table_name="prospects")
     with op.batch_alter_table("prospects", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_prospects_phone"))
+        batch_op.drop_index(
+            "ix_prospects_email_normalized_pattern",
+            postgresql_ops={"email_normalized": "varchar_pattern_ops"},
+        )
 
     op.drop_table("prospects")
     op.drop_table("programs")

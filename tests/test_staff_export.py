@@ -1,0 +1,157 @@
+"""The CSV export at /staff/leads/export.csv: streamed, formula-safe, filtered, audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+
+import pytest
+from sqlalchemy import select
+
+from leadform.db import utcnow
+from leadform.models import AuditEvent
+from leadform.staff import export
+
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def read_csv(response) -> list[list[str]]:
+    """The rows of a CSV response, read the way a spreadsheet import would."""
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True), newline="")))
+
+
+def test_neutralized_cells_round_trip_through_csv():
+    rng = random.Random(20261127)
+    alphabet = list("abcXYZ019 ,;\"'|!()%$") + list(DANGEROUS) + ["é", "你", "\u202e"]
+    originals = []
+    for _ in range(3000):
+        length = rng.randint(0, 12)
+        # Half start with a formula character, so both branches get thousands of cases.
+        start = rng.choice(DANGEROUS) if rng.random() < 0.5 else ""
+        originals.append(start + "".join(rng.choice(alphabet) for _ in range(length)))
+    rows = [originals[i : i + 6] for i in range(0, len(originals), 6)]
+    read = list(csv.reader(io.StringIO(export.csv_lines(rows), newline="")))
+    assert len(read) == len(rows)
+    for original, cell in zip(originals, (c for row in read for c in row), strict=True):
+        assert not cell.startswith(DANGEROUS)
+        if original.startswith(DANGEROUS):
+            assert cell == "'" + original
+        else:
+            assert cell == original
+
+
+@pytest.fixture
+def manager_client(client, login_as):
+    login_as("manager")
+    return client
+
+
+def test_export_is_streamed_with_a_server_filename_and_every_column(manager_client, make_lead):
+    made = make_lead(
+        email="ann@example.com",
+        first_name="Ann",
+        last_name="Lee",
+        phone_e164="+13175550123",
+        postal_code="46204",
+        country="US",
+        utm_source="google",
+        utm_medium="cpc",
+        utm_campaign="fall",
+    )
+    response = manager_client.get("/staff/leads/export.csv")
+    assert response.status_code == 200
+    assert response.is_streamed
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="leads-{utcnow():%Y-%m-%d}.csv"'
+    )
+    header, row = read_csv(response)
+    assert header == list(export.HEADER)
+    record = dict(zip(header, row, strict=True))
+    assert record["lead_id"] == str(made.id)
+    assert record["status"] == "new"
+    assert record["program"] == made.program.name
+    assert (record["first_name"], record["last_name"]) == ("Ann", "Lee")
+    assert record["email"] == "ann@example.com"
+    assert record["phone"] == "'+13175550123"  # a leading + is a formula to a spreadsheet
+    assert (record["postal_code"], record["country"]) == ("46204", "US")
+    assert (record["utm_source"], record["utm_medium"], record["utm_campaign"]) == (
+        "google",
+        "cpc",
+        "fall",
+    )
+    assert record["submissions"] == "1"
+    assert record["received_at"].startswith(f"{made.created_at:%Y-%m-%d}")
+
+
+def test_hostile_values_are_neutralized_in_the_download(manager_client, make_lead):
+    make_lead(
+        email="x@example.com",
+        first_name='=HYPERLINK("http://evil.example","x")',
+        last_name="-2+3",
+        utm_source="@SUM(A1)",
+        utm_campaign="\tcmd",
+    )
+    header, row = read_csv(manager_client.get("/staff/leads/export.csv"))
+    record = dict(zip(header, row, strict=True))
+    assert record["first_name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert record["last_name"] == "'-2+3"
+    assert record["utm_source"] == "'@SUM(A1)"
+
+
+def test_export_applies_the_queue_filters(manager_client, make_lead, make_staff):
+    counselor = make_staff("counselor")
+    make_lead(email="a@example.com", first_name="A", status="qualified", owner=counselor)
+    make_lead(email="b@example.com", first_name="B", status="qualified")
+    make_lead(email="c@example.com", first_name="C")
+    rows = read_csv(
+        manager_client.get(
+            "/staff/leads/export.csv", query_string={"status": "qualified", "owner": "none"}
+        )
+    )
+    assert [r[5] for r in rows[1:]] == ["B"]
+    rows = read_csv(manager_client.get("/staff/leads/export.csv", query_string={"q": "c@"}))
+    assert [r[5] for r in rows[1:]] == ["C"]
+
+
+def test_export_walks_many_batches_once_each(manager_client, make_lead, monkeypatch):
+    monkeypatch.setattr(export, "BATCH_SIZE", 4)
+    made = [make_lead(email=f"p{i}@example.com", first_name=f"P{i}").id for i in range(11)]
+    rows = read_csv(manager_client.get("/staff/leads/export.csv", query_string={"sort": "oldest"}))
+    assert [int(r[0]) for r in rows[1:]] == made
+
+
+def test_export_is_audited_with_filters_and_row_count(manager_client, make_lead, db):
+    make_lead(email="a@example.com", status="qualified")
+    make_lead(email="b@example.com", status="qualified")
+    make_lead(email="c@example.com")
+    response = manager_client.get("/staff/leads/export.csv", query_string={"status": "qualified"})
+    # On record (committed) before a byte of the file is read.
+    db.expire_all()
+    started = db.scalars(select(AuditEvent).where(AuditEvent.action == "leads.exported")).one()
+    assert started.data == {"filters": {"status": "qualified"}, "row_count": 2}
+    assert started.actor_id is not None
+    assert len(read_csv(response)) == 3
+    db.expire_all()
+    done = db.scalars(select(AuditEvent).where(AuditEvent.action == "leads.export_completed")).one()
+    assert done.data == {"row_count": 2}
+    assert done.actor_id == started.actor_id
+
+
+def test_counselor_cannot_export(client, login_as, make_lead, db):
+    login_as("counselor")
+    make_lead()
+    response = client.get("/staff/leads/export.csv")
+    assert response.status_code == 403
+    assert "lead" not in response.headers.get("Content-Disposition", "")
+    actions = db.scalars(select(AuditEvent.action)).all()
+    assert "access.denied" in actions
+    assert "leads.exported" not in actions
+
+
+def test_queue_offers_the_export_to_managers_only(client, login_as, make_staff):
+    login_as("manager")
+    page = client.get("/staff/", query_string={"status": "new"}).get_data(as_text=True)
+    assert re.search(r'href="/staff/leads/export.csv\?status=new"', page)

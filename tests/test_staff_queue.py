@@ -1,0 +1,463 @@
+"""The staff queue at /staff/: tabs, filters, search, keyset pages, privacy and bulk actions."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from leadform.db import get_session, utcnow
+from leadform.models import Activity, AuditEvent, Lead, Program, Prospect
+from leadform.staff import users
+
+OTHER_PROGRAM = "bs-health-information-management"
+
+
+def names(page: str) -> list[str]:
+    """Lead names in the queue table, top to bottom."""
+    found = re.findall(
+        r'<td class="col-name">\s*<a class="fw-semibold" href="[^"]*">([^<]*)</a>', page
+    )
+    return [html.unescape(name) for name in found]
+
+
+def lead_ids(page: str) -> list[int]:
+    """Lead ids in the queue table (from the row links), top to bottom."""
+    return [int(i) for i in re.findall(r'href="/staff/leads/(\d+)"', page)]
+
+
+def row_classes(page: str) -> dict[str, str]:
+    """The CSS classes of each lead's table row, by name."""
+    found = {}
+    for classes, cells in re.findall(r'<tr class="([^"]*)">(.*?)</tr>', page, re.S):
+        row_names = names(cells)
+        if row_names:
+            found[row_names[0]] = classes
+    return found
+
+
+def tab_count(page: str, label: str) -> str:
+    """The count shown on a status tab or quick-view button."""
+    match = re.search(
+        rf">\s*{re.escape(label)} <span class=\"(?:count|badge[^\"]*)\">([^<]+)</span>", page
+    )
+    assert match, f"no tab {label!r}"
+    return match.group(1)
+
+
+def link(page: str, text: str) -> str | None:
+    """The href of the link with this text, if the page has one."""
+    match = re.search(rf'<a [^>]*href="([^"]+)"[^>]*>{re.escape(text)}</a>', page)
+    return html.unescape(match.group(1)) if match else None
+
+
+@pytest.fixture
+def get(client):
+    def do(query: str = "", **params: str) -> str:
+        response = client.get("/staff/" + query, query_string=params)
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    return do
+
+
+@pytest.fixture
+def lead(make_lead, db):
+    """make_lead plus created_at / follow-up / utm overrides: lead("Ann", status=..., age=...)."""
+    counter = iter(range(1, 10_000))
+
+    def make(first_name: str, *, age: dt.timedelta | None = None, **values):
+        follow_up = values.pop("follow_up", None)
+        created = values.pop("created_at", None)
+        email = values.pop("email", None) or f"{first_name.lower()}{next(counter)}@example.com"
+        values.setdefault("last_name", "")  # rows then show just the first name
+        made = make_lead(email=email, first_name=first_name, **values)
+        if age is not None:
+            created = utcnow() - age
+        if created is not None:
+            made.created_at = created
+        if follow_up is not None:
+            made.next_follow_up_at = follow_up
+        db.commit()
+        return made
+
+    return make
+
+
+def test_counselor_sees_own_and_unassigned_only(get, lead, login_as, make_staff):
+    other = make_staff("counselor")
+    me = login_as("counselor")
+    lead("Mine", owner=me)
+    lead("Nobodys")
+    lead("Theirs", owner=other)
+    page = get()
+    assert sorted(names(page)) == ["Mine", "Nobodys"]
+    assert tab_count(page, "All") == "2"
+    # Asking for the other counselor's leads, or searching for them, shows nothing.
+    assert "Theirs" not in get(owner=str(other.id))
+    assert names(get(q="Theirs")) == []
+
+
+def test_counselor_cannot_pick_another_owner(get, lead, login_as, make_staff):
+    other = make_staff("counselor")
+    login_as("counselor")
+    lead("Theirs", owner=other)
+    page = get(owner=str(other.id))
+    assert "Not a valid choice" in page
+    assert names(page) == []
+
+
+def test_manager_sees_everyone_and_tab_counts(get, lead, login_as, make_staff):
+    counselor = make_staff("counselor")
+    manager = login_as("manager")
+    lead("A", status="new")
+    lead("B", status="new", owner=counselor)
+    lead("C", status="contacted", owner=manager)
+    lead("D", status="enrolled", owner=counselor, follow_up=utcnow() - dt.timedelta(hours=1))
+    page = get()
+    assert sorted(names(page)) == ["A", "B", "C", "D"]
+    assert tab_count(page, "All") == "4"
+    assert tab_count(page, "New") == "2"
+    assert tab_count(page, "Contacted") == "1"
+    assert tab_count(page, "Enrolled") == "1"
+    assert tab_count(page, "Qualified") == "0"
+    assert tab_count(page, "My leads") == "1"
+    assert tab_count(page, "Unassigned") == "1"
+    assert tab_count(page, "Overdue follow-ups") == "1"
+    # Counts follow the other filters: within one counselor's leads.
+    page = get(owner=str(counselor.id))
+    assert tab_count(page, "All") == "2"
+    assert tab_count(page, "New") == "1"
+
+
+def test_tab_counts_stop_at_the_cap(app, get, lead, login_as):
+    app.config["QUEUE_COUNT_CAP"] = 2
+    login_as("manager")
+    for name in ("A", "B", "C"):
+        lead(name)
+    page = get()
+    assert tab_count(page, "All") == "2+"
+    assert tab_count(page, "New") == "2+"
+    assert tab_count(page, "Qualified") == "0"
+
+
+def test_status_tab_and_owner_views(get, lead, login_as, make_staff):
+    counselor = make_staff("counselor")
+    me = login_as("manager")
+    lead("New1")
+    lead("Qual", status="qualified", owner=me)
+    lead("Theirs", status="qualified", owner=counselor)
+    assert sorted(names(get(status="qualified"))) == ["Qual", "Theirs"]
+    assert names(get(owner="me")) == ["Qual"]
+    assert names(get(owner="none")) == ["New1"]
+    assert names(get(owner=str(counselor.id))) == ["Theirs"]
+    assert names(get(status="qualified", owner="me")) == ["Qual"]
+
+
+def test_program_date_and_attribution_filters(get, lead, login_as):
+    login_as("manager")
+    now = utcnow()
+    lead("Old", created_at=now - dt.timedelta(days=10), utm_source="google", utm_medium="cpc")
+    lead("Mid", created_at=now - dt.timedelta(days=5), utm_source="facebook", utm_campaign="fall")
+    lead("Recent", program=OTHER_PROGRAM, utm_source="google", utm_campaign="spring")
+    assert names(get(program=OTHER_PROGRAM)) == ["Recent"]
+    day = (now - dt.timedelta(days=5)).date().isoformat()
+    assert names(get(received_from=day, received_to=day)) == ["Mid"]
+    assert names(get(received_to=day)) == ["Mid", "Old"]
+    assert names(get(received_from=day)) == ["Recent", "Mid"]
+    assert names(get(source="google")) == ["Recent", "Old"]
+    assert names(get(medium="cpc")) == ["Old"]
+    assert names(get(campaign="fall")) == ["Mid"]
+    assert names(get(source="google", campaign="spring")) == ["Recent"]
+
+
+def test_a_bad_filter_value_is_explained_and_ignored(get, lead, login_as):
+    login_as("manager")
+    lead("Ann")
+    page = get(received_from="31/12/2026", status="bogus")
+    assert "Not a valid date value." in page
+    assert "Not a valid choice" in page
+    assert names(page) == ["Ann"]
+
+
+@pytest.mark.parametrize(
+    "typed", ["(317) 555-0123", "3175550123", "+1 317 555 0123", "317.555.0123", "13175550123"]
+)
+def test_search_by_phone_in_any_format(get, lead, login_as, typed):
+    login_as("manager")
+    lead("Caller", phone="(317) 555-0123", phone_e164="+13175550123")
+    lead("Other", phone="(317) 555-0199", phone_e164="+13175550199")
+    assert names(get(q=typed)) == ["Caller"]
+
+
+def test_search_by_partial_name_and_email(get, lead, login_as):
+    login_as("manager")
+    lead("Maria", last_name="Gómez", email="mgomez@example.com")
+    lead("Mark", last_name="Twain", email="samuel@example.org")
+    lead("Pat", last_name="Mariano", email="pat@example.net")
+    assert sorted(names(get(q="mar"))) == ["Maria Gómez", "Mark Twain", "Pat Mariano"]
+    assert names(get(q="maria g")) == ["Maria Gómez"]
+    assert names(get(q="MARIA gÓM")) == ["Maria Gómez"]
+    assert names(get(q="samuel@")) == ["Mark Twain"]
+    assert names(get(q="sam")) == ["Mark Twain"]
+    assert names(get(q="twa")) == ["Mark Twain"]
+    assert names(get(q="%")) == []
+
+
+def test_overdue_view(get, lead, login_as):
+    login_as("manager")
+    now = utcnow()
+    lead("Late", follow_up=now - dt.timedelta(minutes=5))
+    lead("Later", follow_up=now + dt.timedelta(days=1))
+    lead("None")
+    page = get(overdue="1")
+    assert names(page) == ["Late"]
+    assert "Overdue</span>" in page
+    assert tab_count(page, "Overdue follow-ups") == "1"
+
+
+def test_new_leads_past_speed_to_lead_stand_out(get, lead, login_as):
+    login_as("manager")
+    lead("Waiting", age=dt.timedelta(minutes=20))
+    lead("Fresh", age=dt.timedelta(minutes=5))
+    lead("Called", age=dt.timedelta(minutes=40), status="contacted")
+    page = get()
+    rows = row_classes(page)
+    assert "lead-late" in rows["Waiting"]
+    assert "lead-late" not in rows["Fresh"]
+    assert "lead-late" not in rows["Called"]
+    assert page.count("Over 15 min</span>") == 1
+
+
+def test_speed_to_lead_target_is_configurable(app, get, lead, login_as):
+    app.config["SPEED_TO_LEAD_MINUTES"] = 60
+    login_as("manager")
+    lead("Waiting", age=dt.timedelta(minutes=20))
+    assert "lead-late" not in get()
+
+
+def _walk(get, params: dict[str, str], direction: str = "Next page") -> list[list[int]]:
+    """Follow the pager links from the first page; the ids on each page."""
+    pages = []
+    query = dict(params)
+    for _ in range(50):
+        page = get(**query)
+        pages.append(lead_ids(page))
+        href = link(page, direction)
+        if href is None:
+            return pages
+        query = {k: v[0] for k, v in parse_qs(urlsplit(href).query).items()}
+    raise AssertionError("the pager did not end")
+
+
+@pytest.fixture
+def thirty_leads(lead, db):
+    """30 leads with ties in created_at and in follow-up times, some without a follow-up."""
+    base = utcnow() - dt.timedelta(days=3)
+    made = []
+    for i in range(30):
+        follow = None if i % 3 == 0 else base + dt.timedelta(hours=(i % 4))
+        made.append(
+            lead(f"Lead{i:02d}", created_at=base + dt.timedelta(minutes=i // 4), follow_up=follow)
+        )
+    return made
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "follow_up"])
+def test_keyset_pages_walk_every_row_once_in_order(app, get, login_as, thirty_leads, sort):
+    app.config["QUEUE_PAGE_SIZE"] = 7
+    login_as("manager")
+    pages = _walk(get, {"sort": sort})
+    assert [len(p) for p in pages] == [7, 7, 7, 7, 2]
+    seen = [i for p in pages for i in p]
+    far_future = dt.datetime.max.replace(tzinfo=dt.UTC)
+    by_id = {lead.id: lead for lead in thirty_leads}
+    if sort == "newest":
+        expected = sorted(by_id, key=lambda i: (by_id[i].created_at, i), reverse=True)
+    elif sort == "oldest":
+        expected = sorted(by_id, key=lambda i: (by_id[i].created_at, i))
+    else:
+        with_date = [i for i in by_id if by_id[i].next_follow_up_at is not None]
+        without = [i for i in by_id if by_id[i].next_follow_up_at is None]
+        expected = sorted(with_date, key=lambda i: (by_id[i].next_follow_up_at or far_future, i))
+        expected += sorted(without, key=lambda i: (by_id[i].created_at, i), reverse=True)
+    assert seen == expected
+
+
+@pytest.mark.parametrize("sort", ["newest", "follow_up"])
+def test_previous_page_goes_back_the_same_way(app, get, login_as, thirty_leads, sort):
+    app.config["QUEUE_PAGE_SIZE"] = 7
+    login_as("manager")
+    forward = _walk(get, {"sort": sort})
+    # From the last page, walk back with "Previous page".
+    query: dict[str, str] = {"sort": sort}
+    for _ in range(len(forward) - 1):
+        href = link(get(**query), "Next page")
+        query = {k: v[0] for k, v in parse_qs(urlsplit(href).query).items()}
+    backward = []
+    for _ in range(len(forward)):
+        page = get(**query)
+        backward.append(lead_ids(page))
+        href = link(page, "Previous page")
+        if href is None:
+            break
+        query = {k: v[0] for k, v in parse_qs(urlsplit(href).query).items()}
+    assert backward == forward[::-1]
+    assert link(get(**query), "First page") is None
+
+
+def test_pages_keep_the_filters(app, get, login_as, lead):
+    app.config["QUEUE_PAGE_SIZE"] = 2
+    login_as("manager")
+    for i in range(5):
+        lead(f"Q{i}", status="qualified")
+        lead(f"N{i}")
+    pages = _walk(get, {"status": "qualified"})
+    assert sum(len(p) for p in pages) == 5
+
+
+def test_a_garbled_cursor_shows_the_first_page(get, login_as, lead):
+    login_as("manager")
+    lead("Ann")
+    assert names(get(after="not-a-cursor")) == ["Ann"]
+    assert names(get(after="W1swXV0")) == ["Ann"]
+    crafted = base64.urlsafe_b64encode(b'["follow_up",-1,["2999-01-01T00:00:00+00:00",1]]')
+    assert names(get(sort="follow_up", after=crafted.decode())) == ["Ann"]
+
+
+def test_queue_view_is_audited_with_filters(get, login_as, lead, db):
+    me = login_as("counselor")
+    lead("Ann")
+    get(status="new", q="ann")
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "queue.viewed")).one()
+    assert event.actor_id == me.id
+    assert event.data["filters"] == {"status": "new", "q": "ann"}
+
+
+def test_rows_link_to_the_lead_page(get, login_as, lead):
+    login_as("manager")
+    made = lead("Ann")
+    assert f'href="/staff/leads/{made.id}"' in get()
+
+
+def test_hostile_names_render_inert(get, login_as, lead):
+    login_as("manager")
+    lead("<script>alert(1)</script>", email="hostile@example.com")
+    page = get()
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)" in page
+
+
+# Bulk actions
+
+
+def _bulk(client, ids, **form):
+    data = {"lead_ids": [str(i) for i in ids], **form}
+    return client.post("/staff/leads/bulk", data=data)
+
+
+def test_manager_bulk_assigns_and_returns_to_the_same_view(client, login_as, lead, make_staff, db):
+    counselor = make_staff("counselor", name="Casey Counselor")
+    login_as("manager")
+    a, b, c = lead("A"), lead("B"), lead("C")
+    response = _bulk(
+        client,
+        [a.id, b.id],
+        action="assign",
+        owner=str(counselor.id),
+        return_to="status=new&sort=oldest&evil=1",
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/staff/?status=new&sort=oldest"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Assigned 2 leads to Casey Counselor." in page
+    db.expire_all()
+    assert [db.get(Lead, i).owner_id for i in (a.id, b.id, c.id)] == [
+        counselor.id,
+        counselor.id,
+        None,
+    ]
+    kinds = db.scalars(select(Activity.kind).where(Activity.lead_id == a.id)).all()
+    assert "assigned" in kinds
+    # And back to nobody.
+    _bulk(client, [a.id], action="assign", owner="none")
+    db.expire_all()
+    assert db.get(Lead, a.id).owner_id is None
+
+
+def test_manager_bulk_changes_status(client, login_as, lead, db):
+    login_as("admin")
+    a, b = lead("A"), lead("B", status="qualified")
+    response = _bulk(client, [a.id, b.id], action="status", status="qualified")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Moved 1 lead to Qualified." in page
+    db.expire_all()
+    assert db.get(Lead, a.id).status == "qualified"
+    assert db.get(Lead, a.id).first_contacted_at is not None
+    actions = db.scalars(select(AuditEvent.action)).all()
+    assert actions.count("lead.status_changed") == 1
+
+
+def test_bulk_without_a_choice_changes_nothing(client, login_as, lead, db):
+    login_as("manager")
+    a = lead("A")
+    response = _bulk(client, [a.id], action="status", status="")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Choose the new status" in page
+    response = _bulk(client, [], action="status", status="qualified")
+    assert "Tick at least one lead" in client.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    db.expire_all()
+    assert db.get(Lead, a.id).status == "new"
+
+
+def test_counselor_gets_403_for_bulk_and_sees_no_bulk_form(client, get, login_as, lead, db):
+    me = login_as("counselor")
+    a = lead("A", owner=me)
+    assert 'id="bulk-form"' not in get()
+    response = _bulk(client, [a.id], action="status", status="enrolled")
+    assert response.status_code == 403
+    db.expire_all()
+    assert db.get(Lead, a.id).status == "new"
+    assert "access.denied" in db.scalars(select(AuditEvent.action)).all()
+
+
+def test_bulk_needs_a_csrf_token(app, client):
+    # No `db` fixture here: it holds an app context open, and Flask-WTF caches the token on
+    # `g`, which would then leak from one test request into the next.
+    app.config["WTF_CSRF_ENABLED"] = True
+    with app.app_context():
+        session = get_session()
+        program = session.scalars(select(Program)).first()
+        prospect = Prospect(
+            email_normalized="a@example.com", email="a@example.com", first_name="A", last_name="B"
+        )
+        session.add(prospect)
+        session.flush()
+        made = Lead(prospect_id=prospect.id, program_id=program.id)
+        session.add(made)
+        user = users.create_user(session, "m@staff.example.com", "M", "manager", "correct horse")
+        session.commit()
+        lead_id, email = made.id, user.email
+
+    def token(page: str) -> str:
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+
+    login_page = client.get("/staff/login").get_data(as_text=True)
+    login = {"email": email, "password": "correct horse", "csrf_token": token(login_page)}
+    assert client.post("/staff/login", data=login).status_code == 303
+    assert _bulk(client, [lead_id], action="status", status="enrolled").status_code == 400
+    queue_page = client.get("/staff/").get_data(as_text=True)
+    bulk_form = queue_page[queue_page.index('id="bulk-form"') :]
+    response = _bulk(
+        client, [lead_id], action="status", status="enrolled", csrf_token=token(bulk_form)
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        assert get_session().get(Lead, lead_id).status == "enrolled"
