@@ -7,7 +7,7 @@ LEADS  ?= 300
 SEED   ?=
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format install migrate demo bench-dashboard clean
+.PHONY: run test lint format install migrate demo bench-submit bench-dashboard clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,12 +44,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench-submit: install ## LeadForm's submit path vs a bare INSERT under gunicorn on PostgreSQL (BENCH_ARGS="--duration 20")
+	$(BIN)/python bench/submit.py $(BENCH_ARGS)
+
 bench-dashboard: install ## queue queries and CSV export at 1,000,000 leads on a throwaway PostgreSQL database (BENCH_ADMIN_URL)
 	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
-
-.PHONY: bench-submit
-bench-submit: install ## LeadForm's submit path vs a bare INSERT under gunicorn on PostgreSQL (BENCH_ARGS="--duration 20")
-	$(BIN)/python bench/submit.py $(BENCH_ARGS)
