@@ -99,6 +99,21 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
             )
     elif not secret:
         app.config["SECRET_KEY"] = _instance_secret(app)
+    if production:
+        _warn_about_production_gaps(app)
+
+
+def _warn_about_production_gaps(app: Flask) -> None:
+    """Settings that work but are almost certainly wrong with several app servers."""
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        app.logger.warning(
+            "LEADFORM_RATELIMIT_STORAGE_URI is memory://: each worker counts alone, so rate "
+            "limits and the sign-in throttle are per process; use redis:// in production"
+        )
+    if not app.config.get("BASE_URL"):
+        app.logger.warning(
+            "LEADFORM_BASE_URL is not set: links in notification emails point to 127.0.0.1"
+        )
 
 
 def _instance_secret(app: Flask) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
@@ -367,3 +368,13 @@ class ApiKey(Base):
     allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImmutableEvidenceError(RuntimeError):
+    """Something tried to change a stored Submission."""
+
+
+@event.listens_for(Submission, "before_update")
+def _submissions_are_immutable(_mapper: Any, _connection: Any, target: Submission) -> None:
+    """A submission is evidence of what was sent: staff edits go to the Prospect or Lead."""
+    raise ImmutableEvidenceError(f"submission {target.id} is immutable evidence")

@@ -238,3 +238,17 @@ def test_a_failure_while_storing_leaves_nothing_behind(app, client, monkeypatch)
         session = get_session()
         for model in (Prospect, Lead, Submission, Activity, OutboxMessage):
             assert count(session, model) == 0, model.__name__
+
+
+def test_a_stored_submission_cannot_be_changed(submit, db):
+    import pytest
+
+    from leadform.models import ImmutableEvidenceError
+
+    submit(valid_form())
+    submission = db.scalars(select(Submission)).one()
+    submission.comments = "edited later"
+    with pytest.raises(ImmutableEvidenceError):
+        db.flush()
+    db.rollback()
+    assert db.scalars(select(Submission)).one().comments == "Can I study part time?"

@@ -169,3 +169,37 @@ def test_cli_work_once(app, make_lead):
     assert "2 delivered" in result.output
     status = app.test_cli_runner().invoke(args=["outbox", "status"])
     assert "sent: 2" in status.output
+
+
+def test_smtp_login_refused_without_starttls(app, monkeypatch):
+    """A server that does not offer STARTTLS never gets the password."""
+    sent = {}
+
+    class FakeSMTP:
+        def __init__(self, host, port, timeout):
+            sent["connected"] = (host, port)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def ehlo(self):
+            pass
+
+        def has_extn(self, name):
+            return False
+
+        def login(self, user, password):
+            sent["password"] = password
+
+        def send_message(self, message):
+            sent["message"] = message
+
+    monkeypatch.setattr(senders.smtplib, "SMTP", FakeSMTP)
+    app.config["SMTP_URL"] = "smtp://user:secret@mail.example.com:587"
+    with app.app_context(), pytest.raises(senders.DeliveryError, match="STARTTLS"):
+        senders.send_email(["a@example.com"], "Hi", "Body")
+    assert "password" not in sent
+    assert "message" not in sent

@@ -527,9 +527,12 @@ def test_stored_markup_renders_as_text(client, make_lead, make_staff, login_as, 
     counselor = make_staff("counselor")
     lead = make_lead(first_name=HOSTILE, last_name='"><svg onload=alert(3)>', comments=HOSTILE)
     lead.owner_id = counselor.id
-    submission = db.scalars(select(Submission).where(Submission.lead_id == lead.id)).one()
-    submission.page_url = "javascript:alert(4)"
-    submission.referrer = "https://example.com/?q=<b>x</b>"
+    # Arrange hostile evidence as if it had arrived that way (submissions are immutable in the ORM).
+    db.execute(
+        update(Submission)
+        .where(Submission.lead_id == lead.id)
+        .values(page_url="javascript:alert(4)", referrer="https://example.com/?q=<b>x</b>")
+    )
     db.commit()
     login_as(user=counselor)
     post(client, lead, "notes", body=HOSTILE)

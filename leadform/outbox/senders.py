@@ -56,6 +56,9 @@ def send_email(to: list[str], subject: str, body: str) -> None:
                 if client.has_extn("starttls"):
                     client.starttls(context=ssl.create_default_context())
                     client.ehlo()
+                elif parts.username:
+                    # Never send the password in the clear: a stripped STARTTLS offer is an attack.
+                    raise DeliveryError("SMTP server does not offer STARTTLS; refusing to log in")
             if parts.username:
                 client.login(unquote(parts.username), unquote(parts.password or ""))
             client.send_message(message)
