@@ -168,17 +168,51 @@ def test_other_leads_and_possible_duplicates_are_listed(
     assert "Eve" not in body
 
 
-def test_duplicates_the_counselor_may_not_open_are_listed_without_a_link(
+def test_leads_the_counselor_may_not_open_are_counted_not_shown(
     client, make_lead, make_staff, login_as
 ):
     counselor, colleague = make_staff("counselor"), make_staff("counselor")
     lead = make_lead(email="a@example.com", phone_e164="+13175550199", owner=counselor)
-    theirs = make_lead(email="b@example.com", phone_e164="+13175550199", owner=colleague)
+    theirs = make_lead(
+        email="b.private@example.com",
+        first_name="Bianca",
+        phone_e164="+13175550199",
+        owner=colleague,
+    )
+    also = make_lead(
+        email="c.private@example.com",
+        first_name="Carmen",
+        phone_e164="+13175550199",
+        owner=colleague,
+    )
+    other_program = make_lead(email="a@example.com", program=OTHER_PROGRAM, owner=colleague)
     login_as(user=counselor)
 
-    duplicates = page(client, lead).split('id="duplicates"')[1].split("</ul>")[0]
+    body = page(client, lead)
+    text = text_of(body)
+    for private in ("b.private@example.com", "Bianca", "c.private@example.com", "Carmen"):
+        assert private not in body
+    for hidden in (theirs, also, other_program):
+        assert f"/staff/leads/{hidden.id}" not in body
+    assert "Health Information Management" not in body
+    assert 'id="duplicates"' not in body
+    assert "2 other people with this phone number are assigned to other counselors" in text
+    assert "1 other lead of this person is assigned to other counselors" in text
+
+
+def test_managers_see_every_related_lead(client, make_lead, make_staff, login_as):
+    counselor, colleague = make_staff("counselor"), make_staff("counselor")
+    lead = make_lead(email="a@example.com", phone_e164="+13175550199", owner=counselor)
+    theirs = make_lead(email="b@example.com", phone_e164="+13175550199", owner=colleague)
+    other_program = make_lead(email="a@example.com", program=OTHER_PROGRAM, owner=colleague)
+    login_as("manager")
+
+    body = page(client, lead)
+    duplicates = body.split('id="duplicates"')[1].split("</ul>")[0]
     assert "b@example.com" in duplicates
-    assert f"/staff/leads/{theirs.id}" not in duplicates
+    assert f'href="/staff/leads/{theirs.id}"' in duplicates
+    assert f'href="/staff/leads/{other_program.id}"' in body
+    assert "assigned to other counselors" not in text_of(body)
 
 
 def test_missing_lead_is_404(client, login_as):

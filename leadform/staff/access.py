@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, flash, request
 from flask_login import current_user
+from sqlalchemy import ColumnElement, or_
 
 from .. import audit
 from ..db import get_session
@@ -63,6 +64,13 @@ def role_required(role: str = "counselor") -> Callable[[F], F]:
 def can_view_lead(user: StaffUser, lead: Lead) -> bool:
     """Counselors see their own leads and the unassigned ones; managers and admins all."""
     return has_role(user, "manager") or lead.owner_id in (None, user.id)
+
+
+def visible_leads(user: StaffUser, lead: Any = Lead) -> ColumnElement[bool] | None:
+    """can_view_lead as a WHERE clause on `lead` (Lead or an alias); None: every lead."""
+    if has_role(user, "manager"):
+        return None
+    return or_(lead.owner_id.is_(None), lead.owner_id == user.id)
 
 
 def can_work_lead(user: StaffUser, lead: Lead) -> bool:

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import func, not_, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
 from werkzeug.wrappers import Response
 
 from .. import audit
@@ -34,6 +34,7 @@ from .access import (
     has_role,
     role_required,
     speed_to_lead_minutes,
+    visible_leads,
 )
 from .forms import AssignForm, ClaimForm, ContactForm, FollowUpForm, NoteForm, StatusForm
 
@@ -186,6 +187,69 @@ def _staff_choices() -> list[Any]:
     return select_choices([("", "Unassigned"), *pairs])
 
 
+@dataclass(frozen=True)
+class Related:
+    """The person's other leads and the possible duplicates, as far as the viewer may see them.
+
+    Leads the viewer may not open are only counted: their names, emails and programs are
+    another counselor's business (privacy is object-level, not a missing link).
+    """
+
+    other_leads: list[Lead]
+    hidden_other_leads: int
+    duplicates: list[Lead]
+    hidden_duplicate_people: int
+
+
+def _related(db: Any, user: StaffUser, lead: Lead) -> Related:
+    """Load what the lead page shows about the person's other leads and same-phone people."""
+    prospect = lead.prospect
+    visible = visible_leads(user)
+    hidden = not_(visible) if visible is not None else None
+    mine = (Lead.prospect_id == prospect.id, Lead.id != lead.id)
+    other_leads = list(
+        db.scalars(
+            select(Lead)
+            .where(*mine, *([visible] if visible is not None else []))
+            .options(joinedload(Lead.program), joinedload(Lead.owner))
+            .order_by(Lead.created_at.desc())
+        )
+    )
+    hidden_other = 0
+    if hidden is not None:
+        hidden_other = db.scalar(select(func.count()).select_from(Lead).where(*mine, hidden))
+    duplicates: list[Lead] = []
+    hidden_people = 0
+    if prospect.phone:
+        same_phone = (Prospect.phone == prospect.phone, Prospect.id != prospect.id)
+        duplicates = list(
+            db.scalars(
+                select(Lead)
+                .join(Lead.prospect)
+                .where(*same_phone, *([visible] if visible is not None else []))
+                .options(
+                    joinedload(Lead.prospect), joinedload(Lead.program), joinedload(Lead.owner)
+                )
+                .order_by(Lead.created_at.desc())
+                .limit(DUPLICATE_LIMIT)
+            )
+        )
+        if hidden is not None:
+            # People of whom the viewer may open no lead at all; the others are listed above.
+            theirs = aliased(Lead)
+            shown = (
+                select(theirs.id)
+                .where(theirs.prospect_id == Lead.prospect_id, visible_leads(user, theirs))
+                .exists()
+            )
+            hidden_people = db.scalar(
+                select(func.count(func.distinct(Lead.prospect_id)))
+                .join(Lead.prospect)
+                .where(*same_phone, hidden, ~shown)
+            )
+    return Related(other_leads, hidden_other, duplicates, hidden_people)
+
+
 # --- the page -----------------------------------------------------------------------------
 
 
@@ -235,28 +299,7 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
             .limit(TIMELINE_LIMIT)
         )
     )
-    other_leads = list(
-        db.scalars(
-            select(Lead)
-            .where(Lead.prospect_id == prospect.id, Lead.id != lead.id)
-            .options(joinedload(Lead.program), joinedload(Lead.owner))
-            .order_by(Lead.created_at.desc())
-        )
-    )
-    duplicates: list[Lead] = []
-    if prospect.phone:
-        duplicates = list(
-            db.scalars(
-                select(Lead)
-                .join(Lead.prospect)
-                .where(Prospect.phone == prospect.phone, Prospect.id != prospect.id)
-                .options(
-                    joinedload(Lead.prospect), joinedload(Lead.program), joinedload(Lead.owner)
-                )
-                .order_by(Lead.created_at.desc())
-                .limit(DUPLICATE_LIMIT)
-            )
-        )
+    related = _related(db, user, lead)
     consent = db.get(ConsentText, prospect.consent_text_id) if prospect.consent_text_id else None
 
     all_forms = _default_forms(lead)
@@ -274,13 +317,14 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         submissions=submissions,
         timeline=timeline,
         timeline_limit=TIMELINE_LIMIT,
-        other_leads=other_leads,
-        duplicates=duplicates,
+        other_leads=related.other_leads,
+        hidden_other_leads=related.hidden_other_leads,
+        duplicates=related.duplicates,
+        hidden_duplicate_people=related.hidden_duplicate_people,
         now=now,
         speed=speed_to_lead(lead, now),
         follow_up_overdue=lead.next_follow_up_at is not None and lead.next_follow_up_at < now,
         can_work=can_work_lead(user, lead),
-        can_view=lambda other: can_view_lead(user, other),
         can_assign=manager,
         can_claim=lead.owner_id is None,
         show_evidence=can_see_evidence(user),
