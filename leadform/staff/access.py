@@ -18,6 +18,13 @@ from .auth import login_redirect
 F = TypeVar("F", bound=Callable[..., Any])
 
 ROLE_RANK = {"counselor": 1, "manager": 2, "admin": 3}
+#: Ids are 32-bit integers on PostgreSQL; a larger number overflows SQLite's or is no row.
+MAX_ID = 2**31 - 1
+
+
+def is_db_id(raw: str) -> bool:
+    """A form value that is a plausible row id: ASCII digits ("²" is a digit too) in range."""
+    return raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID
 
 
 def has_role(user: StaffUser, role: str) -> bool:

@@ -8,7 +8,7 @@ page with 422 and the message next to the field.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from .access import (
     can_work_lead,
     deny,
     has_role,
+    is_db_id,
     role_required,
     speed_to_lead_minutes,
     visible_leads,
@@ -129,11 +130,23 @@ class SpeedToLead:
         return self.minutes > self.target
 
 
-def speed_to_lead(lead: Lead, now: dt.datetime) -> SpeedToLead:
-    """How fast this lead was (or is being) answered."""
-    end = lead.first_contacted_at or now
-    minutes = max(0, int((end - lead.created_at).total_seconds() // 60))
-    return SpeedToLead(lead.first_contacted_at is not None, minutes, speed_to_lead_minutes())
+def speed_to_lead(
+    lead: Lead, now: dt.datetime, requests: Sequence[dt.datetime] = ()
+) -> SpeedToLead:
+    """How fast this lead was (or is being) answered.
+
+    The clock runs from a request: while nobody has called, from the latest one (as the
+    queue's age does; a reopened lead starts over); once contacted, from the last request
+    before that first contact (`requests`: the submissions' times), else the first request.
+    """
+    contacted = lead.first_contacted_at
+    if contacted is None:
+        start, end = lead.last_submitted_at, now
+    else:
+        start = max((t for t in requests if t <= contacted), default=lead.created_at)
+        end = contacted
+    minutes = max(0, int((end - start).total_seconds() // 60))
+    return SpeedToLead(contacted is not None, minutes, speed_to_lead_minutes())
 
 
 # --- loading and checks -------------------------------------------------------------------
@@ -322,7 +335,7 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         duplicates=related.duplicates,
         hidden_duplicate_people=related.hidden_duplicate_people,
         now=now,
-        speed=speed_to_lead(lead, now),
+        speed=speed_to_lead(lead, now, [s.received_at for s in submissions]),
         follow_up_overdue=lead.next_follow_up_at is not None and lead.next_follow_up_at < now,
         can_work=can_work_lead(user, lead),
         can_assign=manager,
@@ -336,10 +349,6 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         country_names=dict(country_choices()),
         phone_display=phone_display,
         start_term_label=start_term_label,
-        fmt_time=staff_time,
-        fmt_iso_time=staff_time_iso,
-        fmt_duration=duration,
-        staff_tz_label=staff_tz_label(),
         failed=failed,
         **all_forms,
     )
@@ -347,7 +356,7 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
     return html, code
 
 
-@bp.get("/leads/<int:lead_id>")
+@bp.get("/leads/<int(max=2147483647):lead_id>")
 @role_required("counselor")
 def lead_detail(lead_id: int) -> RenderResult:
     """The lead page."""
@@ -376,7 +385,7 @@ def _rejected(lead_id: int, name: str, form: Any, exc: leads.LeadActionError | N
     return _render(_lead_for_page(lead_id), 422, failed=name, **{name: form})
 
 
-@bp.post("/leads/<int:lead_id>/status")
+@bp.post("/leads/<int(max=2147483647):lead_id>/status")
 @role_required("counselor")
 def lead_status(lead_id: int) -> Any:
     """Change the lead's status."""
@@ -392,7 +401,7 @@ def lead_status(lead_id: int) -> Any:
     return _done(lead, f"Status changed to {label}." if changed else f"Status is already {label}.")
 
 
-@bp.post("/leads/<int:lead_id>/assign")
+@bp.post("/leads/<int(max=2147483647):lead_id>/assign")
 @role_required("manager")
 def lead_assign(lead_id: int) -> Any:
     """Give the lead to a staff member or back to the unassigned queue (managers)."""
@@ -403,7 +412,7 @@ def lead_assign(lead_id: int) -> Any:
     db = get_session()
     owner: StaffUser | None = None
     if form.owner.data:  # empty: back to the unassigned queue
-        owner = db.get(StaffUser, int(form.owner.data)) if form.owner.data.isdigit() else None
+        owner = db.get(StaffUser, int(form.owner.data)) if is_db_id(form.owner.data) else None
         if owner is None:
             exc = leads.LeadActionError("Choose a staff member from the list.", "owner")
             return _rejected(lead_id, "assign_form", form, exc)
@@ -416,7 +425,7 @@ def lead_assign(lead_id: int) -> Any:
     return _done(lead, f"Assigned to {owner.name}." if owner else "Moved to the unassigned queue.")
 
 
-@bp.post("/leads/<int:lead_id>/claim")
+@bp.post("/leads/<int(max=2147483647):lead_id>/claim")
 @role_required("counselor")
 def lead_claim(lead_id: int) -> Any:
     """Take an unassigned lead."""
@@ -431,7 +440,7 @@ def lead_claim(lead_id: int) -> Any:
     return _done(lead, "The lead is yours." if changed else "The lead was already yours.")
 
 
-@bp.post("/leads/<int:lead_id>/notes")
+@bp.post("/leads/<int(max=2147483647):lead_id>/notes")
 @role_required("counselor")
 def lead_note(lead_id: int) -> Any:
     """Add a note to the timeline."""
@@ -446,7 +455,7 @@ def lead_note(lead_id: int) -> Any:
     return _done(lead, "Note added.")
 
 
-@bp.post("/leads/<int:lead_id>/contacts")
+@bp.post("/leads/<int(max=2147483647):lead_id>/contacts")
 @role_required("counselor")
 def lead_contact(lead_id: int) -> Any:
     """Log a call, email or text and its outcome."""
@@ -469,7 +478,7 @@ def lead_contact(lead_id: int) -> Any:
     return _done(lead, f"Contact attempt logged ({channel}).")
 
 
-@bp.post("/leads/<int:lead_id>/follow-up")
+@bp.post("/leads/<int(max=2147483647):lead_id>/follow-up")
 @role_required("counselor")
 def lead_follow_up(lead_id: int) -> Any:
     """Set or clear the next follow-up."""
