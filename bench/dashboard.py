@@ -303,7 +303,10 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
                 campaign = rng.choice(CAMPAIGNS) if source else NULL
                 subs = lead_subs[i]
                 created = iso(created_ts)
-                last = iso(created_ts + (subs - 1) * 86400)
+                # The latest request: the queue's "Received" and its sort key. Re-submissions
+                # come a day apart, never in the future.
+                last_ts = min(created_ts + (subs - 1) * 86400, now_ts - 60)
+                last = iso(last_ts)
                 out.line(
                     f"{lead_id}\t{lead_prospect[i]}\t{programs[lead_program[i]]}\t{status}\t"
                     f"{owner}\t{contacted}\t{follow_up}\t{last}\t{subs}\t{source or NULL}\t"
@@ -322,7 +325,8 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
             "SELECT 'bench:' || l.id || ':' || k, l.id, l.prospect_id, l.program_id, g.slug, "
             "p.first_name, p.last_name, p.email, coalesce(p.phone, ''), p.phone, "
             "p.postal_code, 'US', '', '', '', '', false, true, %s, 1, %s, 'form', "
-            "l.created_at + k * interval '1 day', '198.51.100.7', 'bench', '', '', "
+            "least(l.created_at + k * interval '1 day', l.last_submitted_at), "
+            "'198.51.100.7', 'bench', '', '', "
             "coalesce(l.utm_source, ''), coalesce(l.utm_medium, ''), "
             "coalesce(l.utm_campaign, ''), '', '', 'ok', '' "
             "FROM leads l JOIN prospects p ON p.id = l.prospect_id "
@@ -723,7 +727,8 @@ def main() -> int:
                 (DB_NAME,),
             ).fetchone()
             sample_day = conn.execute(
-                "SELECT created_at FROM leads ORDER BY created_at DESC OFFSET %s LIMIT 1",
+                "SELECT last_submitted_at FROM leads ORDER BY last_submitted_at DESC "
+                "OFFSET %s LIMIT 1",
                 (args.export_sample - 1,),
             ).fetchone()[0]
         log(

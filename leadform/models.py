@@ -151,24 +151,35 @@ class Lead(Base):
         UniqueConstraint("prospect_id", "program_id"),
         CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
         # The staff queue (staff/queue.py) pages through leads newest or oldest first by
-        # (created_at, id), optionally narrowed by status, owner or program: each index serves
-        # one of those orders as a plain range scan, so a deep keyset page costs what page 1
-        # does, and each capped tab count is an index-only scan that LIMIT stops early.
-        Index("ix_leads_created_at_id", "created_at", "id"),
-        Index("ix_leads_status_created_at_id", "status", "created_at", "id"),
-        Index("ix_leads_owner_id_created_at_id", "owner_id", "created_at", "id"),
-        Index("ix_leads_owner_id_status_created_at_id", "owner_id", "status", "created_at", "id"),
-        Index("ix_leads_program_id_created_at_id", "program_id", "created_at", "id"),
+        # (last_submitted_at, id) (the latest request: a returning prospect comes back to the
+        # top), optionally narrowed by status, owner or program: each index serves one of those
+        # orders as a plain range scan, so a deep keyset page costs what page 1 does, and each
+        # capped tab count is an index-only scan that LIMIT stops early.
+        Index("ix_leads_last_submitted_at_id", "last_submitted_at", "id"),
+        Index("ix_leads_status_last_submitted_at_id", "status", "last_submitted_at", "id"),
+        Index("ix_leads_owner_id_last_submitted_at_id", "owner_id", "last_submitted_at", "id"),
         Index(
-            "ix_leads_program_id_status_created_at_id", "program_id", "status", "created_at", "id"
+            "ix_leads_owner_id_status_last_submitted_at_id",
+            "owner_id",
+            "status",
+            "last_submitted_at",
+            "id",
+        ),
+        Index("ix_leads_program_id_last_submitted_at_id", "program_id", "last_submitted_at", "id"),
+        Index(
+            "ix_leads_program_id_status_last_submitted_at_id",
+            "program_id",
+            "status",
+            "last_submitted_at",
+            "id",
         ),
         # The unassigned queue is small: its own partial index serves it under any program
         # or status filter (an AND of two big indexes would not stop at the LIMIT).
         Index(
-            "ix_leads_unassigned_program_id_status_created_at_id",
+            "ix_leads_unassigned_program_id_status_last_submitted_at_id",
             "program_id",
             "status",
-            "created_at",
+            "last_submitted_at",
             "id",
             postgresql_where=_UNASSIGNED,
             sqlite_where=_UNASSIGNED,

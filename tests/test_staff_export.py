@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import random
 import re
@@ -83,7 +84,8 @@ def test_export_is_streamed_with_a_server_filename_and_every_column(manager_clie
         "fall",
     )
     assert record["submissions"] == "1"
-    assert record["received_at"].startswith(f"{made.created_at:%Y-%m-%d}")
+    assert record["first_received_at"] == made.created_at.isoformat()
+    assert record["last_received_at"] == made.last_submitted_at.isoformat()
 
 
 def test_hostile_values_are_neutralized_in_the_download(manager_client, make_lead):
@@ -111,9 +113,10 @@ def test_export_applies_the_queue_filters(manager_client, make_lead, make_staff)
             "/staff/leads/export.csv", query_string={"status": "qualified", "owner": "none"}
         )
     )
-    assert [r[5] for r in rows[1:]] == ["B"]
+    first_name = export.HEADER.index("first_name")
+    assert [r[first_name] for r in rows[1:]] == ["B"]
     rows = read_csv(manager_client.get("/staff/leads/export.csv", query_string={"q": "c@"}))
-    assert [r[5] for r in rows[1:]] == ["C"]
+    assert [r[first_name] for r in rows[1:]] == ["C"]
 
 
 def test_export_walks_many_batches_once_each(manager_client, make_lead, monkeypatch):
@@ -138,6 +141,55 @@ def test_export_is_audited_with_filters_and_row_count(manager_client, make_lead,
     done = db.scalars(select(AuditEvent).where(AuditEvent.action == "leads.export_completed")).one()
     assert done.data == {"row_count": 2}
     assert done.actor_id == started.actor_id
+
+
+def test_export_with_invalid_filters_exports_nothing(manager_client, make_lead, db):
+    make_lead(email="private@example.com")
+    response = manager_client.get(
+        "/staff/leads/export.csv", query_string={"status": "enroled", "owner": "999"}
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "Nothing was exported" in body
+    assert "Status" in body
+    assert "Owner" in body
+    assert "private@example.com" not in body
+    assert "attachment" not in response.headers.get("Content-Disposition", "")
+    db.expire_all()
+    assert not db.scalars(select(AuditEvent).where(AuditEvent.action.like("leads.export%"))).all()
+
+
+def test_export_with_an_implausible_date_is_refused(manager_client, make_lead):
+    make_lead()
+    response = manager_client.get("/staff/leads/export.csv?received_to=9999-12-31")
+    assert response.status_code == 422
+    assert "between 2000 and 2100" in response.get_data(as_text=True)
+
+
+def test_export_audits_only_filter_parameters(manager_client, make_lead, db):
+    make_lead(email="a@example.com", status="qualified")
+    response = manager_client.get(
+        "/staff/leads/export.csv", query_string={"status": "qualified", "evil": "1"}
+    )
+    assert len(read_csv(response)) == 2
+    db.expire_all()
+    started = db.scalars(select(AuditEvent).where(AuditEvent.action == "leads.exported")).one()
+    assert started.data["filters"] == {"status": "qualified"}
+
+
+def test_export_has_the_first_and_the_latest_request(manager_client, make_lead, db):
+    first = make_lead(email="back@example.com")
+    make_lead(email="back@example.com")  # the same person asks again
+    db.expire_all()
+    lead = db.get(type(first), first.id)
+    lead.created_at = lead.created_at - dt.timedelta(days=30)
+    db.commit()
+    header, row = read_csv(manager_client.get("/staff/leads/export.csv"))
+    record = dict(zip(header, row, strict=True))
+    assert record["first_received_at"] == lead.created_at.isoformat()
+    assert record["last_received_at"] == lead.last_submitted_at.isoformat()
+    assert record["first_received_at"] < record["last_received_at"]
+    assert record["submissions"] == "2"
 
 
 def test_counselor_cannot_export(client, login_as, make_lead, db):

@@ -132,7 +132,7 @@ def test_every_view_is_audited(client, make_lead, login_as, db):
 def test_speed_to_lead_and_overdue_follow_up_are_shown(client, make_lead, make_staff, login_as, db):
     counselor = make_staff("counselor")
     waiting = make_lead(email="waiting@example.com", owner=counselor)
-    waiting.created_at = utcnow() - dt.timedelta(minutes=47)
+    waiting.created_at = waiting.last_submitted_at = utcnow() - dt.timedelta(minutes=47)
     waiting.next_follow_up_at = utcnow() - dt.timedelta(hours=2)
     called = make_lead(email="called@example.com", owner=counselor)
     called.first_contacted_at = called.created_at + dt.timedelta(minutes=6)
@@ -168,22 +168,75 @@ def test_other_leads_and_possible_duplicates_are_listed(
     assert "Eve" not in body
 
 
-def test_duplicates_the_counselor_may_not_open_are_listed_without_a_link(
+def test_leads_the_counselor_may_not_open_are_counted_not_shown(
     client, make_lead, make_staff, login_as
 ):
     counselor, colleague = make_staff("counselor"), make_staff("counselor")
     lead = make_lead(email="a@example.com", phone_e164="+13175550199", owner=counselor)
-    theirs = make_lead(email="b@example.com", phone_e164="+13175550199", owner=colleague)
+    theirs = make_lead(
+        email="b.private@example.com",
+        first_name="Bianca",
+        phone_e164="+13175550199",
+        owner=colleague,
+    )
+    also = make_lead(
+        email="c.private@example.com",
+        first_name="Carmen",
+        phone_e164="+13175550199",
+        owner=colleague,
+    )
+    other_program = make_lead(email="a@example.com", program=OTHER_PROGRAM, owner=colleague)
     login_as(user=counselor)
 
-    duplicates = page(client, lead).split('id="duplicates"')[1].split("</ul>")[0]
+    body = page(client, lead)
+    text = text_of(body)
+    for private in ("b.private@example.com", "Bianca", "c.private@example.com", "Carmen"):
+        assert private not in body
+    for hidden in (theirs, also, other_program):
+        assert f"/staff/leads/{hidden.id}" not in body
+    assert "Health Information Management" not in body
+    assert 'id="duplicates"' not in body
+    assert "2 other people with this phone number are assigned to other counselors" in text
+    assert "1 other lead of this person is assigned to other counselors" in text
+
+
+def test_managers_see_every_related_lead(client, make_lead, make_staff, login_as):
+    counselor, colleague = make_staff("counselor"), make_staff("counselor")
+    lead = make_lead(email="a@example.com", phone_e164="+13175550199", owner=counselor)
+    theirs = make_lead(email="b@example.com", phone_e164="+13175550199", owner=colleague)
+    other_program = make_lead(email="a@example.com", program=OTHER_PROGRAM, owner=colleague)
+    login_as("manager")
+
+    body = page(client, lead)
+    duplicates = body.split('id="duplicates"')[1].split("</ul>")[0]
     assert "b@example.com" in duplicates
-    assert f"/staff/leads/{theirs.id}" not in duplicates
+    assert f'href="/staff/leads/{theirs.id}"' in duplicates
+    assert f'href="/staff/leads/{other_program.id}"' in body
+    assert "assigned to other counselors" not in text_of(body)
 
 
 def test_missing_lead_is_404(client, login_as):
     login_as("manager")
     assert client.get("/staff/leads/999999").status_code == 404
+
+
+@pytest.mark.parametrize("lead_id", ["99999999999999999999", "2147483648", "²", "-1"])
+def test_impossible_lead_ids_are_404_not_500(client, login_as, lead_id):
+    login_as("manager")
+    assert client.get(f"/staff/leads/{lead_id}").status_code == 404
+    assert client.post(f"/staff/leads/{lead_id}/notes", data={"body": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("owner", ["²", "99999999999999999999"])
+def test_assigning_to_an_impossible_owner_id_is_refused(client, make_lead, login_as, db, owner):
+    lead = make_lead()
+    login_as("manager")
+    response = post(client, lead, "assign", owner=owner)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    error = body.split('id="assign-owner-error"')[1].split("</div>")[0]
+    assert "Choose a staff member from the list." in error
+    assert fresh(db, lead).owner_id is None
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -483,6 +536,10 @@ INVALID = [
     ("follow-up", {"date": f"{Y}-02-30", "time": ""}, "follow-up-date", "That date doesn"),
     ("follow-up", {"date": f"{Y}-07-01", "time": "25:00"}, "follow-up-time", "Enter a time"),
     ("follow-up", {"date": "2020-07-01", "time": "10:00"}, "follow-up-date", "in the future"),
+    # Typos in the year: refused by the form (9999-12-31 used to overflow into a 500).
+    ("follow-up", {"date": "9999-12-31", "time": "23:59"}, "follow-up-date", "between 2000"),
+    ("follow-up", {"date": "0001-01-01", "time": "00:00"}, "follow-up-date", "between 2000"),
+    ("follow-up", {"date": "2101-01-01", "time": ""}, "follow-up-date", "between 2000"),
     # 2:30 AM on the spring-forward day does not exist in Indianapolis.
     (
         "follow-up",
@@ -570,3 +627,34 @@ def test_csrf_is_enforced_on_lead_actions(app, make_lead, make_staff, client, db
     saved = post(client, lead, "notes", body="real", csrf_token=token)
     assert saved.status_code == 303
     assert [a.body for a in timeline(db, lead) if a.kind == "note"] == ["real"]
+
+
+# --- a lead reopened by a new request -------------------------------------------------------
+
+
+def test_a_reopened_lead_restarts_the_speed_to_lead_clock(
+    client, make_lead, make_staff, login_as, db
+):
+    counselor = make_staff("counselor")
+    lead = make_lead(email="back@example.com", owner=counselor)
+    long_ago = utcnow() - dt.timedelta(days=90)
+    db.execute(
+        update(Lead)
+        .where(Lead.id == lead.id)
+        .values(
+            status="not_interested",
+            first_contacted_at=long_ago + dt.timedelta(minutes=5),
+            created_at=long_ago,
+            last_submitted_at=long_ago,
+        )
+    )
+    db.commit()
+
+    make_lead(email="back@example.com", owner=counselor)  # asks again today
+    reopened = fresh(db, lead)
+    assert (reopened.status, reopened.first_contacted_at) == ("new", None)
+
+    login_as(user=counselor)
+    text = text_of(page(client, lead))
+    assert "Not contacted yet · waiting 0 min" in text
+    assert "Reopened by a new request" in text  # the history stays on the timeline

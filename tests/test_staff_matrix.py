@@ -64,7 +64,9 @@ STAFF_RULES = _collect_rules()
 GUARDED_RULES = [r for r in STAFF_RULES if r[0] not in OPEN_ENDPOINTS]
 POST_RULES = [r for r in STAFF_RULES if r[2] == "POST"]
 #: Everything done to one lead: /staff/leads/<id> and below.
-LEAD_RULES = [r for r in GUARDED_RULES if re.match(r"/staff/leads/<int:\w+>(/|$)", r[1])]
+LEAD_RULES = [
+    r for r in GUARDED_RULES if re.match(r"/staff/leads/<int(\([^)]*\))?:\w+>(/|$)", r[1])
+]
 
 
 def _id(rule: tuple[str, str, str]) -> str:
@@ -204,7 +206,9 @@ def test_role_required_denies_below_the_role_and_audits(app, db, client, make_st
 
 def _lead_page(app: Any) -> str | None:
     for rule in app.url_map.iter_rules():
-        if re.fullmatch(r"/staff/leads/<int:\w+>", rule.rule) and "GET" in (rule.methods or ()):
+        if re.fullmatch(r"/staff/leads/<int(\([^)]*\))?:\w+>", rule.rule) and "GET" in (
+            rule.methods or ()
+        ):
             return rule.rule
     return None
 

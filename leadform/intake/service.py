@@ -375,6 +375,8 @@ def record_submission(
                 )
             )
             lead.status = "new"
+            # The speed-to-lead clock restarts for the new request; the timeline keeps the history.
+            lead.first_contacted_at = None
             reopened = True
 
     session.add(

@@ -23,7 +23,13 @@ def no_store(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Register the staff blueprint and the login manager."""
     from . import views  # noqa: F401 - registers the workspace routes on bp
-    from .lead_views import lead_detail  # noqa: F401 - registers the lead page routes on bp
+    from .lead_views import duration, staff_time, staff_time_iso, staff_tz_label
+
+    # One way to show a time on every staff page: in STAFF_TIMEZONE, never raw UTC.
+    app.add_template_filter(staff_time, "staff_time")
+    app.add_template_filter(staff_time_iso, "staff_time_iso")
+    app.add_template_filter(duration, "duration")
+    app.add_template_global(staff_tz_label, "staff_tz_label")
 
     # Flask-Login's context processor loads the user on every template render, public pages
     # included, where "strong" session protection would then rewrite an anonymous visitor's

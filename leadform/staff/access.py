@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, flash, request
 from flask_login import current_user
+from sqlalchemy import ColumnElement, or_
 
 from .. import audit
 from ..db import get_session
@@ -17,6 +18,13 @@ from .auth import login_redirect
 F = TypeVar("F", bound=Callable[..., Any])
 
 ROLE_RANK = {"counselor": 1, "manager": 2, "admin": 3}
+#: Ids are 32-bit integers on PostgreSQL; a larger number overflows SQLite's or is no row.
+MAX_ID = 2**31 - 1
+
+
+def is_db_id(raw: str) -> bool:
+    """A form value that is a plausible row id: ASCII digits ("²" is a digit too) in range."""
+    return raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID
 
 
 def has_role(user: StaffUser, role: str) -> bool:
@@ -63,6 +71,13 @@ def role_required(role: str = "counselor") -> Callable[[F], F]:
 def can_view_lead(user: StaffUser, lead: Lead) -> bool:
     """Counselors see their own leads and the unassigned ones; managers and admins all."""
     return has_role(user, "manager") or lead.owner_id in (None, user.id)
+
+
+def visible_leads(user: StaffUser, lead: Any = Lead) -> ColumnElement[bool] | None:
+    """can_view_lead as a WHERE clause on `lead` (Lead or an alias); None: every lead."""
+    if has_role(user, "manager"):
+        return None
+    return or_(lead.owner_id.is_(None), lead.owner_id == user.id)
 
 
 def can_work_lead(user: StaffUser, lead: Lead) -> bool:

@@ -20,7 +20,8 @@ BATCH_SIZE = 1000
 
 HEADER: tuple[str, ...] = (
     "lead_id",
-    "received_at",
+    "first_received_at",
+    "last_received_at",
     "status",
     "owner",
     "program",
@@ -76,7 +77,8 @@ def _cells(row: Any, programs: dict[int, str], staff: dict[int, str]) -> tuple[o
     # Unpacked by position (the order of EXPORT_COLUMNS): a million rows add up.
     (
         lead_id,
-        received,
+        first_received,
+        last_received,
         status,
         owner_id,
         program_id,
@@ -95,7 +97,8 @@ def _cells(row: Any, programs: dict[int, str], staff: dict[int, str]) -> tuple[o
     ) = row
     return (
         lead_id,
-        _when(received),
+        _when(first_received),
+        _when(last_received),
         status,
         staff.get(owner_id, "") if owner_id else "",
         programs.get(program_id, ""),

@@ -21,6 +21,15 @@ from .leads import CONTACT_CHANNELS, CONTACT_OUTCOMES, MAX_NOTE_LENGTH, STATUS_L
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 DEFAULT_FOLLOW_UP_TIME = dt.time(9, 0)
+#: Dates staff may type: anything outside is a typo (and 9999-12-31 overflows time zone math).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+YEAR_MESSAGE = f"Enter a date between {MIN_YEAR} and {MAX_YEAR}."
+
+
+def plausible_year(form: Any, field: Any) -> None:
+    """A WTForms validator: a date field's year lies between MIN_YEAR and MAX_YEAR."""
+    if isinstance(field.data, dt.date) and not MIN_YEAR <= field.data.year <= MAX_YEAR:
+        raise ValidationError(YEAR_MESSAGE)
 
 
 class StatusForm(BaseForm):
@@ -111,9 +120,11 @@ class FollowUpForm(BaseForm):
         if not _DATE.match(field.data):
             raise ValidationError("Enter a date like 2026-03-01.")
         try:
-            dt.date.fromisoformat(field.data)
+            day = dt.date.fromisoformat(field.data)
         except ValueError:
             raise ValidationError("That date doesn't exist; check the day and month.") from None
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise ValidationError(YEAR_MESSAGE)
 
     def validate_time(self, field: Any) -> None:
         """A time of day (HH:MM); empty means 9:00."""
@@ -138,7 +149,11 @@ class FollowUpForm(BaseForm):
         at = dt.time.fromisoformat(text.zfill(5) if len(text) == 4 else text) if text else None
         local = dt.datetime.combine(day, at or DEFAULT_FOLLOW_UP_TIME).replace(tzinfo=self.tz)
         # A wall-clock time inside the spring-forward gap does not exist; asking beats guessing.
-        back = local.astimezone(dt.UTC).astimezone(self.tz)
+        try:
+            back = local.astimezone(dt.UTC).astimezone(self.tz)
+        except OverflowError:  # only near year 1 or 9999, which validate_date already refuses
+            self.date.errors = [YEAR_MESSAGE]
+            return False
         if back.replace(tzinfo=None) != local.replace(tzinfo=None):
             self.time.errors = ["That time is skipped by the daylight-saving change."]
             return False

@@ -8,7 +8,7 @@ page with 422 and the message next to the field.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import func, not_, select
+from sqlalchemy.orm import aliased, joinedload, selectinload
 from werkzeug.wrappers import Response
 
 from .. import audit
@@ -32,8 +32,10 @@ from .access import (
     can_work_lead,
     deny,
     has_role,
+    is_db_id,
     role_required,
     speed_to_lead_minutes,
+    visible_leads,
 )
 from .forms import AssignForm, ClaimForm, ContactForm, FollowUpForm, NoteForm, StatusForm
 
@@ -128,11 +130,23 @@ class SpeedToLead:
         return self.minutes > self.target
 
 
-def speed_to_lead(lead: Lead, now: dt.datetime) -> SpeedToLead:
-    """How fast this lead was (or is being) answered."""
-    end = lead.first_contacted_at or now
-    minutes = max(0, int((end - lead.created_at).total_seconds() // 60))
-    return SpeedToLead(lead.first_contacted_at is not None, minutes, speed_to_lead_minutes())
+def speed_to_lead(
+    lead: Lead, now: dt.datetime, requests: Sequence[dt.datetime] = ()
+) -> SpeedToLead:
+    """How fast this lead was (or is being) answered.
+
+    The clock runs from a request: while nobody has called, from the latest one (as the
+    queue's age does; a reopened lead starts over); once contacted, from the last request
+    before that first contact (`requests`: the submissions' times), else the first request.
+    """
+    contacted = lead.first_contacted_at
+    if contacted is None:
+        start, end = lead.last_submitted_at, now
+    else:
+        start = max((t for t in requests if t <= contacted), default=lead.created_at)
+        end = contacted
+    minutes = max(0, int((end - start).total_seconds() // 60))
+    return SpeedToLead(contacted is not None, minutes, speed_to_lead_minutes())
 
 
 # --- loading and checks -------------------------------------------------------------------
@@ -186,6 +200,69 @@ def _staff_choices() -> list[Any]:
     return select_choices([("", "Unassigned"), *pairs])
 
 
+@dataclass(frozen=True)
+class Related:
+    """The person's other leads and the possible duplicates, as far as the viewer may see them.
+
+    Leads the viewer may not open are only counted: their names, emails and programs are
+    another counselor's business (privacy is object-level, not a missing link).
+    """
+
+    other_leads: list[Lead]
+    hidden_other_leads: int
+    duplicates: list[Lead]
+    hidden_duplicate_people: int
+
+
+def _related(db: Any, user: StaffUser, lead: Lead) -> Related:
+    """Load what the lead page shows about the person's other leads and same-phone people."""
+    prospect = lead.prospect
+    visible = visible_leads(user)
+    hidden = not_(visible) if visible is not None else None
+    mine = (Lead.prospect_id == prospect.id, Lead.id != lead.id)
+    other_leads = list(
+        db.scalars(
+            select(Lead)
+            .where(*mine, *([visible] if visible is not None else []))
+            .options(joinedload(Lead.program), joinedload(Lead.owner))
+            .order_by(Lead.created_at.desc())
+        )
+    )
+    hidden_other = 0
+    if hidden is not None:
+        hidden_other = db.scalar(select(func.count()).select_from(Lead).where(*mine, hidden))
+    duplicates: list[Lead] = []
+    hidden_people = 0
+    if prospect.phone:
+        same_phone = (Prospect.phone == prospect.phone, Prospect.id != prospect.id)
+        duplicates = list(
+            db.scalars(
+                select(Lead)
+                .join(Lead.prospect)
+                .where(*same_phone, *([visible] if visible is not None else []))
+                .options(
+                    joinedload(Lead.prospect), joinedload(Lead.program), joinedload(Lead.owner)
+                )
+                .order_by(Lead.created_at.desc())
+                .limit(DUPLICATE_LIMIT)
+            )
+        )
+        if hidden is not None:
+            # People of whom the viewer may open no lead at all; the others are listed above.
+            theirs = aliased(Lead)
+            shown = (
+                select(theirs.id)
+                .where(theirs.prospect_id == Lead.prospect_id, visible_leads(user, theirs))
+                .exists()
+            )
+            hidden_people = db.scalar(
+                select(func.count(func.distinct(Lead.prospect_id)))
+                .join(Lead.prospect)
+                .where(*same_phone, hidden, ~shown)
+            )
+    return Related(other_leads, hidden_other, duplicates, hidden_people)
+
+
 # --- the page -----------------------------------------------------------------------------
 
 
@@ -235,28 +312,7 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
             .limit(TIMELINE_LIMIT)
         )
     )
-    other_leads = list(
-        db.scalars(
-            select(Lead)
-            .where(Lead.prospect_id == prospect.id, Lead.id != lead.id)
-            .options(joinedload(Lead.program), joinedload(Lead.owner))
-            .order_by(Lead.created_at.desc())
-        )
-    )
-    duplicates: list[Lead] = []
-    if prospect.phone:
-        duplicates = list(
-            db.scalars(
-                select(Lead)
-                .join(Lead.prospect)
-                .where(Prospect.phone == prospect.phone, Prospect.id != prospect.id)
-                .options(
-                    joinedload(Lead.prospect), joinedload(Lead.program), joinedload(Lead.owner)
-                )
-                .order_by(Lead.created_at.desc())
-                .limit(DUPLICATE_LIMIT)
-            )
-        )
+    related = _related(db, user, lead)
     consent = db.get(ConsentText, prospect.consent_text_id) if prospect.consent_text_id else None
 
     all_forms = _default_forms(lead)
@@ -274,13 +330,14 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         submissions=submissions,
         timeline=timeline,
         timeline_limit=TIMELINE_LIMIT,
-        other_leads=other_leads,
-        duplicates=duplicates,
+        other_leads=related.other_leads,
+        hidden_other_leads=related.hidden_other_leads,
+        duplicates=related.duplicates,
+        hidden_duplicate_people=related.hidden_duplicate_people,
         now=now,
-        speed=speed_to_lead(lead, now),
+        speed=speed_to_lead(lead, now, [s.received_at for s in submissions]),
         follow_up_overdue=lead.next_follow_up_at is not None and lead.next_follow_up_at < now,
         can_work=can_work_lead(user, lead),
-        can_view=lambda other: can_view_lead(user, other),
         can_assign=manager,
         can_claim=lead.owner_id is None,
         show_evidence=can_see_evidence(user),
@@ -292,10 +349,6 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         country_names=dict(country_choices()),
         phone_display=phone_display,
         start_term_label=start_term_label,
-        fmt_time=staff_time,
-        fmt_iso_time=staff_time_iso,
-        fmt_duration=duration,
-        staff_tz_label=staff_tz_label(),
         failed=failed,
         **all_forms,
     )
@@ -303,7 +356,7 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
     return html, code
 
 
-@bp.get("/leads/<int:lead_id>")
+@bp.get("/leads/<int(max=2147483647):lead_id>")
 @role_required("counselor")
 def lead_detail(lead_id: int) -> RenderResult:
     """The lead page."""
@@ -332,7 +385,7 @@ def _rejected(lead_id: int, name: str, form: Any, exc: leads.LeadActionError | N
     return _render(_lead_for_page(lead_id), 422, failed=name, **{name: form})
 
 
-@bp.post("/leads/<int:lead_id>/status")
+@bp.post("/leads/<int(max=2147483647):lead_id>/status")
 @role_required("counselor")
 def lead_status(lead_id: int) -> Any:
     """Change the lead's status."""
@@ -348,7 +401,7 @@ def lead_status(lead_id: int) -> Any:
     return _done(lead, f"Status changed to {label}." if changed else f"Status is already {label}.")
 
 
-@bp.post("/leads/<int:lead_id>/assign")
+@bp.post("/leads/<int(max=2147483647):lead_id>/assign")
 @role_required("manager")
 def lead_assign(lead_id: int) -> Any:
     """Give the lead to a staff member or back to the unassigned queue (managers)."""
@@ -359,7 +412,7 @@ def lead_assign(lead_id: int) -> Any:
     db = get_session()
     owner: StaffUser | None = None
     if form.owner.data:  # empty: back to the unassigned queue
-        owner = db.get(StaffUser, int(form.owner.data)) if form.owner.data.isdigit() else None
+        owner = db.get(StaffUser, int(form.owner.data)) if is_db_id(form.owner.data) else None
         if owner is None:
             exc = leads.LeadActionError("Choose a staff member from the list.", "owner")
             return _rejected(lead_id, "assign_form", form, exc)
@@ -372,7 +425,7 @@ def lead_assign(lead_id: int) -> Any:
     return _done(lead, f"Assigned to {owner.name}." if owner else "Moved to the unassigned queue.")
 
 
-@bp.post("/leads/<int:lead_id>/claim")
+@bp.post("/leads/<int(max=2147483647):lead_id>/claim")
 @role_required("counselor")
 def lead_claim(lead_id: int) -> Any:
     """Take an unassigned lead."""
@@ -387,7 +440,7 @@ def lead_claim(lead_id: int) -> Any:
     return _done(lead, "The lead is yours." if changed else "The lead was already yours.")
 
 
-@bp.post("/leads/<int:lead_id>/notes")
+@bp.post("/leads/<int(max=2147483647):lead_id>/notes")
 @role_required("counselor")
 def lead_note(lead_id: int) -> Any:
     """Add a note to the timeline."""
@@ -402,7 +455,7 @@ def lead_note(lead_id: int) -> Any:
     return _done(lead, "Note added.")
 
 
-@bp.post("/leads/<int:lead_id>/contacts")
+@bp.post("/leads/<int(max=2147483647):lead_id>/contacts")
 @role_required("counselor")
 def lead_contact(lead_id: int) -> Any:
     """Log a call, email or text and its outcome."""
@@ -425,7 +478,7 @@ def lead_contact(lead_id: int) -> Any:
     return _done(lead, f"Contact attempt logged ({channel}).")
 
 
-@bp.post("/leads/<int:lead_id>/follow-up")
+@bp.post("/leads/<int(max=2147483647):lead_id>/follow-up")
 @role_required("counselor")
 def lead_follow_up(lead_id: int) -> Any:
     """Set or clear the next follow-up."""

@@ -1,6 +1,6 @@
 """The lead queue: filters, search, tab counts and keyset pagination (no OFFSET).
 
-Pages are read by keyset: "the next 50 rows after (created_at, id) = (x, y)" is a range scan
+Pages are read by keyset: "the next 50 rows after (last_submitted_at, id) = (x, y)" is a range scan
 on an index that matches the sort, so page 400 costs what page 1 does. Services only read.
 """
 
@@ -64,8 +64,10 @@ class QueueFilters:
     owner: int | None = None
     unassigned: bool = False
     program_id: int | None = None
-    received_from: dt.date | None = None  # lead created_at, inclusive, UTC days
+    # The latest request (Lead.last_submitted_at), inclusive, as days in `tz` (staff time).
+    received_from: dt.date | None = None
     received_to: dt.date | None = None
+    tz: dt.tzinfo = dt.UTC
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
@@ -98,10 +100,12 @@ class _Segment:
     only: str | None = None  # "has_follow_up" / "no_follow_up"
 
 
-_NEWEST = (_Key("created_at", True), _Key("id", True))
+# "Received" is the latest request: a prospect who asks again (and a lead reopened by it)
+# comes back to the top of the queue instead of staying where it first arrived.
+_NEWEST = (_Key("last_submitted_at", True), _Key("id", True))
 _SEGMENTS: dict[str, tuple[_Segment, ...]] = {
     "newest": (_Segment(_NEWEST),),
-    "oldest": (_Segment((_Key("created_at", False), _Key("id", False))),),
+    "oldest": (_Segment((_Key("last_submitted_at", False), _Key("id", False))),),
     # Leads with a follow-up date come first, soonest first; a NULL has no place in a keyset
     # comparison, so the leads without one follow as a second segment, newest first.
     "follow_up": (
@@ -224,8 +228,21 @@ def _search_condition(text: str, default_country: str) -> ColumnElement[bool] | 
     )
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+_START_OF_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
+_END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The UTC moment a day begins in `tz`; days beyond the calendar's ends clamp to them."""
+    try:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+    except OverflowError:  # forms refuse such years; a caller that doesn't still gets no 500
+        return _START_OF_TIME if day.year < 5000 else _END_OF_TIME
+
+
+def _day_end(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The UTC moment the day after `day` begins in `tz` (the exclusive end of a date range)."""
+    return _day_start(day + dt.timedelta(days=1), tz) if day < dt.date.max else _END_OF_TIME
 
 
 def _conditions(
@@ -257,9 +274,9 @@ def _conditions(
     if filters.program_id is not None:
         where.append(Lead.program_id == filters.program_id)
     if filters.received_from:
-        where.append(Lead.created_at >= _day_start(filters.received_from))
+        where.append(Lead.last_submitted_at >= _day_start(filters.received_from, filters.tz))
     if filters.received_to:
-        where.append(Lead.created_at < _day_start(filters.received_to + dt.timedelta(days=1)))
+        where.append(Lead.last_submitted_at < _day_end(filters.received_to, filters.tz))
     for column, value in (
         (Lead.utm_source, filters.utm_source),
         (Lead.utm_medium, filters.utm_medium),
@@ -279,6 +296,7 @@ def _conditions(
 ROW_COLUMNS = (
     Lead.id,
     Lead.created_at,
+    Lead.last_submitted_at,
     Lead.status,
     Lead.owner_id,
     Lead.program_id,

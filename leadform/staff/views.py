@@ -30,7 +30,16 @@ from ..forms import BaseForm, select_choices
 from ..models import LEAD_STATUSES, Lead, Program, StaffUser
 from . import bp, export, queue
 from . import leads as lead_work
-from .access import can_work_lead, deny, has_role, role_required, speed_to_lead_minutes
+from .access import (
+    can_work_lead,
+    deny,
+    has_role,
+    is_db_id,
+    role_required,
+    speed_to_lead_minutes,
+)
+from .forms import plausible_year
+from .lead_views import staff_tz
 from .leads import STATUS_LABELS, LeadActionError
 
 #: The most leads one bulk action changes (a page is 50; this leaves room, not a loophole).
@@ -49,8 +58,8 @@ class QueueFilterForm(BaseForm):
     status = SelectField("Status", validators=[Optional()])
     owner = SelectField("Owner", validators=[Optional()])
     program = SelectField("Program", validators=[Optional()])
-    received_from = DateField("Received from", validators=[Optional()])
-    received_to = DateField("Received to", validators=[Optional()])
+    received_from = DateField("Received from", validators=[Optional(), plausible_year])
+    received_to = DateField("Received to", validators=[Optional(), plausible_year])
     source = StringField("Source", validators=[Optional(), Length(max=200)])
     medium = StringField("Medium", validators=[Optional(), Length(max=200)])
     campaign = StringField("Campaign", validators=[Optional(), Length(max=200)])
@@ -153,6 +162,7 @@ def _filters_from(form: QueueFilterForm, directory: Directory) -> queue.QueueFil
         program_id=program_ids.get(program) if program else None,
         received_from=ok("received_from"),
         received_to=ok("received_to"),
+        tz=staff_tz(),
         utm_source=ok("source"),
         utm_medium=ok("medium"),
         utm_campaign=ok("campaign"),
@@ -165,6 +175,11 @@ def _filters_from(form: QueueFilterForm, directory: Directory) -> queue.QueueFil
 def _filter_args(args: Mapping[str, str]) -> dict[str, str]:
     """The filter parameters present in a query string, for links, audit and the export."""
     return {key: args[key] for key in queue.FILTER_ARGS if args.get(key)}
+
+
+def _applied_args(current: dict[str, str], form: QueueFilterForm) -> dict[str, str]:
+    """The filter parameters that were applied: a value with an error is shown, not used."""
+    return {key: value for key, value in current.items() if not form[key].errors}
 
 
 def _age(delta: dt.timedelta) -> str:
@@ -190,9 +205,11 @@ def _rows(page: queue.Page, directory: Directory, now: dt.datetime) -> list[Queu
             program=programs.get(r.program_id, ""),
             status=r.status,
             owner=staff.get(r.owner_id, "") if r.owner_id else "",
-            received_at=r.created_at,
-            age=_age(now - r.created_at),
-            late=r.status == "new" and r.first_contacted_at is None and now - r.created_at > target,
+            received_at=r.last_submitted_at,
+            age=_age(now - r.last_submitted_at),
+            late=r.status == "new"
+            and r.first_contacted_at is None
+            and now - r.last_submitted_at > target,
             follow_up_at=r.next_follow_up_at,
             overdue=r.next_follow_up_at is not None and r.next_follow_up_at < now,
         )
@@ -245,11 +262,12 @@ def queue_page() -> str:
         default_country=country,
     )
     current = _filter_args(request.args)
+    applied = _applied_args(current, form)
     audit.record(
         db,
         "queue.viewed",
         actor=current_user,
-        filters=current,
+        filters=applied,
         first_page=page.is_first,
         rows=len(page.rows),
     )
@@ -268,7 +286,7 @@ def queue_page() -> str:
         statuses=LEAD_STATUSES,
         status_labels=STATUS_LABELS,
         queue_url=_url_maker(current),
-        export_url=url_for("staff.export_csv", **current),
+        export_url=url_for("staff.export_csv", **applied),
         lead_url=lead_url,
         bulk=bulk,
         current=current,
@@ -310,10 +328,7 @@ def bulk_action() -> Response:
     form = BulkForm()
     _bulk_choices(form, directory)
     back = _back_to_queue(form.return_to.data)
-    ids = []
-    for raw in request.form.getlist("lead_ids")[: MAX_BULK + 1]:
-        if raw.isdigit():
-            ids.append(int(raw))
+    ids = [int(raw) for raw in request.form.getlist("lead_ids")[: MAX_BULK + 1] if is_db_id(raw)]
     if not ids:
         flash("Tick at least one lead first.", "warning")
         return back
@@ -379,10 +394,17 @@ def export_csv() -> Response:
     now = utcnow()
     directory = Directory.load(db)
     form = _filter_form(request.args, directory)
+    errors = [f"{field.label.text}: {field.errors[0]}" for field in form if field.errors]
+    if errors:
+        # The queue shows a bad filter and ignores it; a download can't show anything, and
+        # ignoring the filter would export far more people than the manager asked for.
+        db.rollback()
+        message = "Nothing was exported: fix these filters first.\n" + "\n".join(errors)
+        return Response(message + "\n", status=422, mimetype="text/plain")
     filters = _filters_from(form, directory)
     viewer = _viewer()
     country = current_app.config["DEFAULT_COUNTRY"]
-    current = _filter_args(request.args)
+    current = _applied_args(_filter_args(request.args), form)
     expected = queue.count(db, filters, viewer, now=now, default_country=country)
     # Audited and committed before the first byte leaves: an export cut short (or a client
     # that disconnects) is still on record, with the filters and how many rows it selected.

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 357a7f7a240c
+Revision ID: 09f4c13ed50c
 Revises:
-Create Date: 2026-11-27 09:28:02.667023
+Create Date: 2026-11-27 10:02:11.825964
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 
 import leadform.db
 
-revision: str = "357a7f7a240c"
+revision: str = "09f4c13ed50c"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -210,7 +210,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.create_index("ix_leads_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_leads_last_submitted_at_id", ["last_submitted_at", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_leads_next_follow_up_at_id",
             ["next_follow_up_at", "id"],
@@ -219,7 +221,9 @@ def upgrade() -> None:
             sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_leads_owner_id_created_at_id", ["owner_id", "created_at", "id"], unique=False
+            "ix_leads_owner_id_last_submitted_at_id",
+            ["owner_id", "last_submitted_at", "id"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_leads_owner_id_next_follow_up_at_id",
@@ -229,12 +233,14 @@ def upgrade() -> None:
             sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_leads_owner_id_status_created_at_id",
-            ["owner_id", "status", "created_at", "id"],
+            "ix_leads_owner_id_status_last_submitted_at_id",
+            ["owner_id", "status", "last_submitted_at", "id"],
             unique=False,
         )
         batch_op.create_index(
-            "ix_leads_program_id_created_at_id", ["program_id", "created_at", "id"], unique=False
+            "ix_leads_program_id_last_submitted_at_id",
+            ["program_id", "last_submitted_at", "id"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_leads_program_id_next_follow_up_at_id",
@@ -244,16 +250,18 @@ def upgrade() -> None:
             sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_leads_program_id_status_created_at_id",
-            ["program_id", "status", "created_at", "id"],
+            "ix_leads_program_id_status_last_submitted_at_id",
+            ["program_id", "status", "last_submitted_at", "id"],
             unique=False,
         )
         batch_op.create_index(
-            "ix_leads_status_created_at_id", ["status", "created_at", "id"], unique=False
+            "ix_leads_status_last_submitted_at_id",
+            ["status", "last_submitted_at", "id"],
+            unique=False,
         )
         batch_op.create_index(
-            "ix_leads_unassigned_program_id_status_created_at_id",
-            ["program_id", "status", "created_at", "id"],
+            "ix_leads_unassigned_program_id_status_last_submitted_at_id",
+            ["program_id", "status", "last_submitted_at", "id"],
             unique=False,
             postgresql_where=sa.text("owner_id IS NULL"),
             sqlite_where=sa.text("owner_id IS NULL"),
@@ -378,31 +386,31 @@ def downgrade() -> None:
     op.drop_table("submissions")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_leads_unassigned_program_id_status_created_at_id",
+            "ix_leads_unassigned_program_id_status_last_submitted_at_id",
             postgresql_where=sa.text("owner_id IS NULL"),
             sqlite_where=sa.text("owner_id IS NULL"),
         )
-        batch_op.drop_index("ix_leads_status_created_at_id")
-        batch_op.drop_index("ix_leads_program_id_status_created_at_id")
+        batch_op.drop_index("ix_leads_status_last_submitted_at_id")
+        batch_op.drop_index("ix_leads_program_id_status_last_submitted_at_id")
         batch_op.drop_index(
             "ix_leads_program_id_next_follow_up_at_id",
             postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
             sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
         )
-        batch_op.drop_index("ix_leads_program_id_created_at_id")
-        batch_op.drop_index("ix_leads_owner_id_status_created_at_id")
+        batch_op.drop_index("ix_leads_program_id_last_submitted_at_id")
+        batch_op.drop_index("ix_leads_owner_id_status_last_submitted_at_id")
         batch_op.drop_index(
             "ix_leads_owner_id_next_follow_up_at_id",
             postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
             sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
         )
-        batch_op.drop_index("ix_leads_owner_id_created_at_id")
+        batch_op.drop_index("ix_leads_owner_id_last_submitted_at_id")
         batch_op.drop_index(
             "ix_leads_next_follow_up_at_id",
             postgresql_where=sa.text("next_follow_up_at IS NOT NULL"),
             sqlite_where=sa.text("next_follow_up_at IS NOT NULL"),
         )
-        batch_op.drop_index("ix_leads_created_at_id")
+        batch_op.drop_index("ix_leads_last_submitted_at_id")
 
     op.drop_table("leads")
     op.drop_index("ix_prospects_last_name_lower", table_name="prospects")
