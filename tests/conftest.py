@@ -64,6 +64,7 @@ def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
         "RATELIMIT_ENABLED": False,
         "MIN_FORM_SECONDS": 0,
         "ARGON2_PROFILE": "CHEAPEST",
+        "CATALOG_CACHE_SECONDS": 0,  # tests change programs and consent and look at once
     }
 
 

@@ -27,6 +27,7 @@ from ..models import (
     StaffUser,
     Submission,
 )
+from .catalog_cache import ConsentInfo, ProgramInfo
 from .validation import bad_characters
 
 
@@ -38,7 +39,7 @@ class Inquiry:
     last_name: str
     email: str
     email_normalized: str
-    program: Program
+    program: Program | ProgramInfo
     consent: bool
     phone: str = ""  # as typed
     phone_e164: str | None = None
@@ -202,7 +203,7 @@ def _prospect_upsert(dialect: str):  # type: ignore[no-untyped-def]
 
 
 def upsert_prospect(
-    session: Session, inquiry: Inquiry, consent: ConsentText, now: dt.datetime
+    session: Session, inquiry: Inquiry, consent: ConsentText | ConsentInfo, now: dt.datetime
 ) -> Prospect:
     """Insert the person or update them from this newer submission, atomically."""
     values = {
@@ -225,7 +226,7 @@ def upsert_prospect(
     return session.scalars(stmt, values, execution_options={"populate_existing": True}).one()
 
 
-def _route_owner(session: Session, program: Program) -> int | None:
+def _route_owner(session: Session, program: Program | ProgramInfo) -> int | None:
     """The counselor new leads for this program go to, when they are active and not away."""
     if program.default_owner_id is None:
         return None
@@ -262,7 +263,11 @@ def _lead_insert(dialect: str):  # type: ignore[no-untyped-def]
 
 
 def upsert_lead(
-    session: Session, prospect: Prospect, program: Program, evidence: Evidence, now: dt.datetime
+    session: Session,
+    prospect: Prospect,
+    program: Program | ProgramInfo,
+    evidence: Evidence,
+    now: dt.datetime,
 ) -> tuple[Lead, bool]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
@@ -307,7 +312,7 @@ def record_submission(
     evidence: Evidence,
     *,
     idempotency_key: str,
-    consent: ConsentText,
+    consent: ConsentText | ConsentInfo,
 ) -> Outcome:
     """Store an accepted submission: prospect, lead, submission, activity and outbox event."""
     now = evidence.received_at
@@ -396,8 +401,8 @@ def quarantine_submission(
     *,
     idempotency_key: str,
     reasons: list[str],
-    consent: ConsentText | None,
-    program: Program | None,
+    consent: ConsentText | ConsentInfo | None,
+    program: Program | ProgramInfo | None,
 ) -> Submission:
     """Keep a suspected-spam submission for review: no prospect, no lead, nothing sent."""
 
