@@ -305,7 +305,7 @@ def make_lead(db: Session) -> Callable[..., Any]:
             idempotency_key=f"test:{secrets.token_hex(8)}",
             consent=service.get_active_consent(db),
         )
-        lead = outcome.lead
+        lead = outcome.lead(db)
         if owner is not None:
             lead.owner_id = owner.id
         if status is not None:
