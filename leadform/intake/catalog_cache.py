@@ -14,6 +14,7 @@ noticed (the form is then treated as expired) instead of failing its foreign key
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
@@ -110,13 +111,16 @@ class CatalogCache:
         # (catalog, monotonic expiry) replaced as one value, so threads never see half of it.
         self._entry: tuple[Catalog, float] | None = None
 
-    def catalog(self, session: Session) -> Catalog:
-        """The catalog, from memory while fresh, else from the database."""
+    def catalog(self, session: Callable[[], Session]) -> Catalog:
+        """The catalog, from memory while fresh, else read in `session()`.
+
+        A callable, so that a page served from memory does not even open a session.
+        """
         entry = self._entry
         now = time.monotonic()
         if entry is not None and now < entry[1]:
             return entry[0]
-        catalog = read_catalog(session)
+        catalog = read_catalog(session())
         if self.ttl > 0:
             self._entry = (catalog, now + self.ttl)
         return catalog

@@ -50,7 +50,7 @@ def _init_caches(state) -> None:  # type: ignore[no-untyped-def]
 
 
 def _catalog() -> Catalog:
-    return catalog_cache().catalog(get_session())
+    return catalog_cache().catalog(get_session)
 
 
 @bp.get("/")
@@ -171,7 +171,7 @@ def _render_form(
 
 
 def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
-    catalog = catalog_cache().catalog(db)
+    catalog = catalog_cache().catalog(lambda: db)
     # request.form, not Flask-WTF's default of files + form: an uploaded file named like
     # a field would otherwise arrive in the validators as a FileStorage instead of text.
     form = RequestInfoForm(request.form, programs=catalog.programs)
