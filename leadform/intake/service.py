@@ -273,9 +273,10 @@ def _lead_insert(dialect: str):  # type: ignore[no-untyped-def]
 
 
 @cache
-def _plain_insert(table: Any):  # type: ignore[no-untyped-def]
-    """A Core INSERT into the table: the row is written, no ORM object is built for it."""
-    return table.insert()
+def _plain_insert(table: Any, returning_id: bool = False):  # type: ignore[no-untyped-def]
+    """A Core INSERT into the table (built once): no ORM object is built for the row."""
+    stmt = table.insert()
+    return stmt.returning(table.c.id) if returning_id else stmt
 
 
 def upsert_lead(
@@ -342,9 +343,8 @@ def record_submission(
     lead_id, lead = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
     created = lead is None
 
-    submissions = Submission.__table__
     submission_id = session.execute(
-        _plain_insert(submissions).returning(submissions.c.id),
+        _plain_insert(Submission.__table__, returning_id=True),
         {
             "idempotency_key": idempotency_key,
             "lead_id": lead_id,
