@@ -75,12 +75,14 @@ def _postgresql_psycopg(url: str) -> str:
 
 
 def create_app() -> Flask:
-    """The baseline app: one engine with LeadForm's pool size, one view."""
+    """The baseline app: one engine with LeadForm's pool settings, one view."""
     app = Flask(__name__)
     engine = create_engine(
         _postgresql_psycopg(os.environ["BENCH_BASELINE_DATABASE_URL"]),
         pool_size=5,
         max_overflow=5,
+        # As LeadForm's engine (leadform.db.build_engine): same pool, same checkout ping.
+        pool_pre_ping=True,
     )
 
     @app.post("/submit")

@@ -40,6 +40,9 @@ class Defaults:
     MIN_FORM_SECONDS = 3.0  # the time trap: a form submitted faster is treated as a bot
     FORM_TOKEN_MAX_AGE = 24 * 3600  # an older form asks the person to submit again
     DEFAULT_COUNTRY = "US"
+    # How long each process may reuse the active programs and consent text it read: a
+    # `flask programs load` shows on the public pages within this many seconds.
+    CATALOG_CACHE_SECONDS = 10.0
 
     # Staff workspace.
     SPEED_TO_LEAD_MINUTES = 15

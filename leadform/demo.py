@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -30,7 +29,7 @@ from .intake.validation import (
     clean_phone,
     start_terms,
 )
-from .models import CLOSED_STATUSES, Activity, Lead, OutboxMessage, Program, StaffUser
+from .models import CLOSED_STATUSES, Activity, Lead, Program, StaffUser
 from .staff import users
 
 #: (name, email, role) of the demo team; created once, never duplicated.
@@ -499,33 +498,22 @@ def load_demo(
     manager = next(u for u in team if u.role == "manager")
     result = DemoResult(people=leads, staff_created=created, staff_password=password)
 
-    # The history is made up: nobody should be notified about it, so its outbox events go.
-    outbox: list[OutboxMessage] = []
-
-    def collect(sess: Session, _ctx: Any, _instances: Any) -> None:
-        outbox.extend(obj for obj in sess.new if isinstance(obj, OutboxMessage))
-
-    event.listen(session, "before_flush", collect)
     touched: dict[int, Lead] = {}
-    try:
-        for when, person, program in _schedule(gen, programs, leads):
-            outcome = service.record_submission(
-                session,
-                gen.inquiry(person, program),
-                gen.evidence(program, when),
-                idempotency_key=f"demo:{secrets.token_hex(12)}",
-                consent=consent,
-            )
-            result.submissions += 1
-            if outcome.lead is not None and outcome.lead_created:
-                result.leads_created += 1
-                touched[outcome.lead.id] = outcome.lead
-            else:
-                result.resubmissions += 1
-    finally:
-        event.remove(session, "before_flush", collect)
-    for message in outbox:
-        session.delete(message)
+    for when, person, program in _schedule(gen, programs, leads):
+        outcome = service.record_submission(
+            session,
+            gen.inquiry(person, program),
+            gen.evidence(program, when),
+            idempotency_key=f"demo:{secrets.token_hex(12)}",
+            consent=consent,
+            notify=False,  # the history is made up: nobody should be notified about it
+        )
+        result.submissions += 1
+        if outcome.lead_created:
+            result.leads_created += 1
+            touched[outcome.lead_id] = outcome.lead(session)
+        else:
+            result.resubmissions += 1
 
     for lead in touched.values():
         _work_lead(session, gen, lead, counselors, manager)

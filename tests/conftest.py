@@ -64,6 +64,7 @@ def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
         "RATELIMIT_ENABLED": False,
         "MIN_FORM_SECONDS": 0,
         "ARGON2_PROFILE": "CHEAPEST",
+        "CATALOG_CACHE_SECONDS": 0,  # tests change programs and consent and look at once
     }
 
 
@@ -304,7 +305,7 @@ def make_lead(db: Session) -> Callable[..., Any]:
             idempotency_key=f"test:{secrets.token_hex(8)}",
             consent=service.get_active_consent(db),
         )
-        lead = outcome.lead
+        lead = outcome.lead(db)
         if owner is not None:
             lead.owner_id = owner.id
         if status is not None:

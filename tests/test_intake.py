@@ -227,10 +227,14 @@ def test_a_failure_while_storing_leaves_nothing_behind(app, client, monkeypatch)
     from leadform.intake import service
     from tests.conftest import hidden_fields
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("outbox unavailable")
+    class BrokenOutbox:
+        """Fails as the outbox row is written (after the other rows of the submission)."""
 
-    monkeypatch.setattr(service, "OutboxMessage", broken)
+        @property
+        def __table__(self):
+            raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(service, "OutboxMessage", BrokenOutbox())
     fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
     with pytest.raises(RuntimeError, match="outbox unavailable"):
         client.post("/request-info", data={**fields, **valid_form()})

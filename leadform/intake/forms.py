@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -14,6 +15,7 @@ from wtforms.widgets import Select, html_params
 from ..forms import BaseForm, select_choices
 from ..models import Program
 from . import validation as v
+from .catalog_cache import ProgramInfo
 from .service import UTM_FIELDS, Inquiry
 
 
@@ -165,7 +167,9 @@ class RequestInfoForm(BaseForm):
     # Honeypot: hidden from people, filled in by bots.
     website = StringField("Website", render_kw={"autocomplete": "off", "tabindex": "-1"})
 
-    def __init__(self, *args: Any, programs: list[Program], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, programs: Sequence[Program | ProgramInfo], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.programs = {p.slug: p for p in programs}
         self.program.choices = select_choices(

@@ -27,6 +27,7 @@ from ..models import (
     StaffUser,
     Submission,
 )
+from .catalog_cache import ConsentInfo, ProgramInfo
 from .validation import bad_characters
 
 
@@ -38,7 +39,7 @@ class Inquiry:
     last_name: str
     email: str
     email_normalized: str
-    program: Program
+    program: Program | ProgramInfo
     consent: bool
     phone: str = ""  # as typed
     phone_e164: str | None = None
@@ -68,10 +69,16 @@ class Evidence:
 class Outcome:
     """What storing a submission did."""
 
-    submission: Submission
-    lead: Lead | None
+    submission_id: int
+    lead_id: int
     lead_created: bool = False
     reopened: bool = False
+
+    def lead(self, session: Session) -> Lead:
+        """The lead, loaded in `session` (no query when this session already holds it)."""
+        lead = session.get(Lead, self.lead_id)
+        assert lead is not None  # noqa: S101 - stored in this transaction
+        return lead
 
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -175,36 +182,39 @@ _PROSPECT_COLUMNS = (
 
 @cache
 def _prospect_upsert(dialect: str):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT (email_normalized) DO UPDATE ... RETURNING the prospect.
+    """INSERT ... ON CONFLICT (email_normalized) DO UPDATE ... RETURNING the prospect's id.
 
     Built once per database with placeholders: constructing the statement and walking its
     values for the compiled-SQL cache key on every submission cost more than running it.
+    A Core statement on the table: loading the row as an ORM object cost more than the
+    INSERT, and only the id is needed.
     """
-    stmt = _insert_for(dialect)(Prospect).values(_params(Prospect, _PROSPECT_COLUMNS))
+    table = Prospect.__table__
+    stmt = _insert_for(dialect)(table).values(_params(Prospect, _PROSPECT_COLUMNS))
     excluded = stmt.excluded
     return stmt.on_conflict_do_update(
-        index_elements=[Prospect.email_normalized],
+        index_elements=[table.c.email_normalized],
         set_={
             "email": excluded.email,
             "first_name": excluded.first_name,
             "last_name": excluded.last_name,
             # An optional detail left blank this time keeps the one given before.
-            "phone": func.coalesce(excluded.phone, Prospect.phone),
-            "postal_code": func.coalesce(excluded.postal_code, Prospect.postal_code),
-            "country": func.coalesce(excluded.country, Prospect.country),
+            "phone": func.coalesce(excluded.phone, table.c.phone),
+            "postal_code": func.coalesce(excluded.postal_code, table.c.postal_code),
+            "country": func.coalesce(excluded.country, table.c.country),
             "consent": excluded.consent,
             "consent_text_id": excluded.consent_text_id,
             "consent_at": excluded.consent_at,
             "sms_opt_in": excluded.sms_opt_in,
             "updated_at": excluded.updated_at,
         },
-    ).returning(Prospect)
+    ).returning(table.c.id)
 
 
 def upsert_prospect(
-    session: Session, inquiry: Inquiry, consent: ConsentText, now: dt.datetime
-) -> Prospect:
-    """Insert the person or update them from this newer submission, atomically."""
+    session: Session, inquiry: Inquiry, consent: ConsentText | ConsentInfo, now: dt.datetime
+) -> int:
+    """Insert the person or update them from this newer submission, atomically; their id."""
     values = {
         "email_normalized": inquiry.email_normalized,
         "email": inquiry.email,
@@ -221,11 +231,11 @@ def upsert_prospect(
         "updated_at": now,
     }
     stmt = _prospect_upsert(session.get_bind().dialect.name)
-    # The row comes back with the statement: no second round trip to load it.
-    return session.scalars(stmt, values, execution_options={"populate_existing": True}).one()
+    # The id comes back with the statement: no second round trip.
+    return session.execute(stmt, values).scalar_one()
 
 
-def _route_owner(session: Session, program: Program) -> int | None:
+def _route_owner(session: Session, program: Program | ProgramInfo) -> int | None:
     """The counselor new leads for this program go to, when they are active and not away."""
     if program.default_owner_id is None:
         return None
@@ -252,28 +262,41 @@ _LEAD_COLUMNS = (
 
 @cache
 def _lead_insert(dialect: str):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT (prospect, program) DO NOTHING RETURNING the new lead."""
+    """INSERT ... ON CONFLICT (prospect, program) DO NOTHING RETURNING the new lead's id."""
+    table = Lead.__table__
     return (
-        _insert_for(dialect)(Lead)
+        _insert_for(dialect)(table)
         .values(_params(Lead, _LEAD_COLUMNS))
-        .on_conflict_do_nothing(index_elements=[Lead.prospect_id, Lead.program_id])
-        .returning(Lead)
+        .on_conflict_do_nothing(index_elements=[table.c.prospect_id, table.c.program_id])
+        .returning(table.c.id)
     )
 
 
+@cache
+def _plain_insert(table: Any, returning_id: bool = False):  # type: ignore[no-untyped-def]
+    """A Core INSERT into the table (built once): no ORM object is built for the row."""
+    stmt = table.insert()
+    return stmt.returning(table.c.id) if returning_id else stmt
+
+
 def upsert_lead(
-    session: Session, prospect: Prospect, program: Program, evidence: Evidence, now: dt.datetime
-) -> tuple[Lead, bool]:
+    session: Session,
+    prospect_id: int,
+    program: Program | ProgramInfo,
+    evidence: Evidence,
+    now: dt.datetime,
+) -> tuple[int, Lead | None]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING, then, only when the lead already existed,
     SELECT ... FOR UPDATE: concurrent submissions for the same person and program wait for
     each other instead of creating twins. A row this transaction inserted is already locked
-    (a concurrent insert of the same key waits on it), and comes back with the INSERT.
+    (a concurrent insert of the same key waits on it), and its id comes back with the INSERT.
+    Returns the lead's id and, for a lead that already existed, the lead (None: created).
     """
     utm = _utm(evidence)
     values = {
-        "prospect_id": prospect.id,
+        "prospect_id": prospect_id,
         "program_id": program.id,
         "status": "new",
         "owner_id": _route_owner(session, program),
@@ -285,20 +308,19 @@ def upsert_lead(
         "created_at": now,
         "updated_at": now,
     }
-    options = {"populate_existing": True}
     stmt = _lead_insert(session.get_bind().dialect.name)
-    lead = session.scalars(stmt, values, execution_options=options).one_or_none()
-    if lead is not None:
-        return lead, True
+    lead_id = session.execute(stmt, values).scalar_one_or_none()
+    if lead_id is not None:
+        return lead_id, None
     lead = session.scalars(
         select(Lead)
-        .where(Lead.prospect_id == prospect.id, Lead.program_id == program.id)
+        .where(Lead.prospect_id == prospect_id, Lead.program_id == program.id)
         .with_for_update(),
-        execution_options=options,
+        execution_options={"populate_existing": True},
     ).one()
     lead.submission_count += 1
     lead.last_submitted_at = now
-    return lead, False
+    return lead.id, lead
 
 
 def record_submission(
@@ -307,88 +329,103 @@ def record_submission(
     evidence: Evidence,
     *,
     idempotency_key: str,
-    consent: ConsentText,
+    consent: ConsentText | ConsentInfo,
+    notify: bool = True,
 ) -> Outcome:
-    """Store an accepted submission: prospect, lead, submission, activity and outbox event."""
-    now = evidence.received_at
-    prospect = upsert_prospect(session, inquiry, consent, now)
-    lead, created = upsert_lead(session, prospect, inquiry.program, evidence, now)
+    """Store an accepted submission: prospect, lead, submission, activity and outbox event.
 
-    submission = Submission(
-        idempotency_key=idempotency_key,
-        lead_id=lead.id,
-        prospect_id=prospect.id,
-        program_id=inquiry.program.id,
-        program_slug=inquiry.program.slug,
-        first_name=inquiry.first_name,
-        last_name=inquiry.last_name,
-        email=inquiry.email,
-        phone=inquiry.phone,
-        phone_e164=inquiry.phone_e164,
-        postal_code=inquiry.postal_code or "",
-        country=inquiry.country or "",
-        start_term=inquiry.start_term,
-        education_level=inquiry.education_level,
-        military=inquiry.military,
-        comments=inquiry.comments,
-        sms_opt_in=inquiry.sms_opt_in,
-        consent=inquiry.consent,
-        consent_text_id=consent.id,
-        consent_version=consent.version,
-        consent_sha256=consent.sha256,
-        spam_verdict="ok",
-        **_evidence_columns(evidence),
-    )
-    session.add(submission)
-    session.flush()
+    notify=False leaves out the outbox event (made-up history must not reach anyone).
+    The new rows are written with Core INSERTs, not ORM objects: on the submit path the
+    unit of work cost more than the statements. Only an existing lead is an ORM object.
+    """
+    now = evidence.received_at
+    prospect_id = upsert_prospect(session, inquiry, consent, now)
+    lead_id, lead = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
+    created = lead is None
+
+    submission_id = session.execute(
+        _plain_insert(Submission.__table__, returning_id=True),
+        {
+            "idempotency_key": idempotency_key,
+            "lead_id": lead_id,
+            "prospect_id": prospect_id,
+            "program_id": inquiry.program.id,
+            "program_slug": inquiry.program.slug,
+            "first_name": inquiry.first_name,
+            "last_name": inquiry.last_name,
+            "email": inquiry.email,
+            "phone": inquiry.phone,
+            "phone_e164": inquiry.phone_e164,
+            "postal_code": inquiry.postal_code or "",
+            "country": inquiry.country or "",
+            "start_term": inquiry.start_term,
+            "education_level": inquiry.education_level,
+            "military": inquiry.military,
+            "comments": inquiry.comments,
+            "sms_opt_in": inquiry.sms_opt_in,
+            "consent": inquiry.consent,
+            "consent_text_id": consent.id,
+            "consent_version": consent.version,
+            "consent_sha256": consent.sha256,
+            "spam_verdict": "ok",
+            "spam_reasons": "",
+            **_evidence_columns(evidence),
+        },
+    ).scalar_one()
+
+    def activity(kind: str, body: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "lead_id": lead_id,
+            "kind": kind,
+            "actor_id": None,
+            "submission_id": submission_id,
+            "body": body,
+            "data": data,
+            "created_at": now,
+        }
 
     reopened = False
-    if created:
-        session.add(
-            Activity(
-                lead_id=lead.id,
-                kind="submitted",
-                submission_id=submission.id,
-                body=f"Requested information ({evidence.channel}).",
-                created_at=now,
-            )
-        )
+    if lead is None:
+        activities = [activity("submitted", f"Requested information ({evidence.channel}).", {})]
     else:
-        session.add(
-            Activity(
-                lead_id=lead.id,
-                kind="resubmitted",
-                submission_id=submission.id,
-                body=f"Requested information again ({evidence.channel}).",
-                created_at=now,
-            )
-        )
+        activities = [
+            activity("resubmitted", f"Requested information again ({evidence.channel}).", {})
+        ]
         if lead.status in CLOSED_STATUSES:
-            session.add(
-                Activity(
-                    lead_id=lead.id,
-                    kind="status_changed",
-                    submission_id=submission.id,
-                    body=f"Reopened by a new request (was {lead.status}).",
-                    data={"from": lead.status, "to": "new"},
-                    created_at=now,
+            activities.append(
+                activity(
+                    "status_changed",
+                    f"Reopened by a new request (was {lead.status}).",
+                    {"from": lead.status, "to": "new"},
                 )
             )
             lead.status = "new"
             # The speed-to-lead clock restarts for the new request; the timeline keeps the history.
             lead.first_contacted_at = None
             reopened = True
-
-    session.add(
-        OutboxMessage(
-            kind="lead.created" if created else "lead.resubmitted",
-            payload={"lead_id": lead.id, "submission_id": submission.id, "reopened": reopened},
-            created_at=now,
-            next_attempt_at=now,
-        )
+    session.execute(
+        _plain_insert(Activity.__table__), activities[0] if len(activities) == 1 else activities
     )
-    session.flush()
-    return Outcome(submission=submission, lead=lead, lead_created=created, reopened=reopened)
+
+    if notify:
+        session.execute(
+            _plain_insert(OutboxMessage.__table__),
+            {
+                "kind": "lead.created" if created else "lead.resubmitted",
+                "payload": {
+                    "lead_id": lead_id,
+                    "submission_id": submission_id,
+                    "reopened": reopened,
+                },
+                "created_at": now,
+                "next_attempt_at": now,
+            },
+        )
+    if lead is not None:
+        session.flush()  # the existing lead's count, time and status
+    return Outcome(
+        submission_id=submission_id, lead_id=lead_id, lead_created=created, reopened=reopened
+    )
 
 
 def quarantine_submission(
@@ -398,8 +435,8 @@ def quarantine_submission(
     *,
     idempotency_key: str,
     reasons: list[str],
-    consent: ConsentText | None,
-    program: Program | None,
+    consent: ConsentText | ConsentInfo | None,
+    program: Program | ProgramInfo | None,
 ) -> Submission:
     """Keep a suspected-spam submission for review: no prospect, no lead, nothing sent."""
 

@@ -28,6 +28,8 @@ class FormToken:
     nonce: str
     issued_at: float
     referrer: str
+    #: The consent text version shown with the form (None: a token from before it was kept).
+    consent_id: int | None = None
 
     @property
     def age(self) -> float:
@@ -44,12 +46,28 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="leadform.form-token")
 
 
-def issue_form_token(referrer: str | None = None, *, issued_at: float | None = None) -> str:
-    """Sign a fresh token for a form served now (or, re-serving a form, at `issued_at`)."""
+def issue_form_token(
+    referrer: str | None = None,
+    *,
+    issued_at: float | None = None,
+    consent_id: int | None = None,
+    nonce: str | None = None,
+) -> str:
+    """Sign a fresh token for a form served now (or, re-serving a form, at `issued_at`).
+
+    `consent_id` is the consent text version the page shows: the submission records that
+    version, not whichever is active when it arrives. `nonce` keeps a re-served form's
+    idempotency key.
+    """
     when = time.time() if issued_at is None else issued_at
-    payload: dict[str, str | float] = {"n": secrets.token_urlsafe(16), "t": round(when, 3)}
+    payload: dict[str, str | float | int] = {
+        "n": nonce or secrets.token_urlsafe(16),
+        "t": round(when, 3),
+    }
     if referrer:
         payload["r"] = referrer[:1000]
+    if consent_id is not None:
+        payload["c"] = consent_id
     return _serializer().dumps(payload)
 
 
@@ -63,6 +81,7 @@ def read_form_token(value: str | None) -> FormToken:
             nonce=str(payload["n"]),
             issued_at=float(payload["t"]),
             referrer=str(payload.get("r", "")),
+            consent_id=_optional_int(payload.get("c")),
         )
     except (BadSignature, KeyError, TypeError, ValueError):
         raise FormTokenError("invalid") from None
@@ -71,3 +90,11 @@ def read_form_token(value: str | None) -> FormToken:
     if token.age > current_app.config["FORM_TOKEN_MAX_AGE"]:
         raise FormTokenError("expired", token)
     return token
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:  # a signed token only ever holds an int here
+        raise ValueError("consent id")
+    return value

@@ -14,20 +14,24 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
 from ..db import get_session
 from ..extensions import csrf, limiter
-from ..models import Program
 from . import service, spam
+from . import validation as v
+from .catalog_cache import Catalog, ConsentInfo, ProgramInfo, catalog_cache, consent_version
+from .catalog_cache import init_app as catalog_cache_init
 from .forms import RequestInfoForm
+from .page_cache import FormPageCache
 from .service import UTM_FIELDS, Evidence
-from .tokens import FormTokenError, issue_form_token, read_form_token
+from .tokens import FormToken, FormTokenError, issue_form_token, read_form_token
 
 bp = Blueprint("public", __name__)
+_PAGES = "leadform.form_pages"
 
 RESUBMIT_NOTICE = (
     "This form was open for a while, so we couldn't send it yet. "
@@ -39,21 +43,30 @@ def _submit_limit() -> str:
     return current_app.config["SUBMIT_RATE_LIMIT"]
 
 
+@bp.record_once
+def _init_caches(state) -> None:  # type: ignore[no-untyped-def]
+    catalog_cache_init(state.app)
+    state.app.extensions[_PAGES] = FormPageCache()
+
+
+def _catalog() -> Catalog:
+    return catalog_cache().catalog(get_session)
+
+
 @bp.get("/")
 def index() -> str:
     """The program directory."""
-    programs = service.active_programs(get_session())
-    return render_template("public/index.html", programs=programs)
+    return render_template("public/index.html", programs=_catalog().programs)
 
 
 @bp.get("/programs/<slug>")
-def program_page(slug: str) -> str:
+def program_page(slug: str) -> str | tuple[str, int]:
     """A program page ending with its request-info form."""
-    form = _new_form(get_session(), slug=slug)
-    program = form.programs.get(slug)
+    catalog = _catalog()
+    program = catalog.by_slug.get(slug)
     if program is None:
         abort(404)
-    return _render_form(form, program=program, template="public/program.html")
+    return _blank_form_page(catalog, program=program, template="public/program.html")
 
 
 @bp.route("/request-info", methods=["GET", "POST"])
@@ -61,10 +74,11 @@ def program_page(slug: str) -> str:
 @limiter.limit(_submit_limit, methods=["POST"])
 def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""
-    db = get_session()
     if request.method == "GET":
-        return _render_form(_new_form(db, slug=request.args.get("program", "")))
-    return _handle_post(db)
+        catalog = _catalog()
+        program = catalog.by_slug.get(request.args.get("program", ""))
+        return _blank_form_page(catalog, program=program, template="public/request_info.html")
+    return _handle_post(get_session())
 
 
 @bp.get("/request-info/thanks")
@@ -74,30 +88,82 @@ def thanks() -> str:
     return render_template("public/thanks.html", program_name=program_name)
 
 
-def _new_form(db, *, slug: str) -> RequestInfoForm:  # type: ignore[no-untyped-def]
-    """A blank form, preselecting an active program and carrying the visit's attribution."""
-    # The active programs are loaded once for the selector; the preselected one is among them.
-    form = RequestInfoForm(formdata=None, programs=service.active_programs(db))
-    if slug in form.programs:
-        form.program.data = slug
+def _blank_form_page(
+    catalog: Catalog, *, program: ProgramInfo | None, template: str
+) -> tuple[str, int]:
+    """A blank form (preselecting `program`), from the page cache when nothing personal shows.
+
+    On the program page the program is fixed by the template; on /request-info it is the
+    selector's preselected value.
+    """
+    if catalog.consent is None:
+        return _unavailable()
+    consent_id = catalog.consent.id
+    values = {
+        "form_token": issue_form_token(referrer=request.referrer, consent_id=consent_id),
+        **{name: request.args.get(name, "")[:200] for name in UTM_FIELDS},
+    }
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        values["csrf_token"] = generate_csrf()
+    if "_flashes" in session:  # a flashed message is for this visitor only: no cache
+        form = _new_form(catalog, program=program, values=values)
+        return _render_form(form, catalog, program=program, template=template)
+
+    pages: FormPageCache = current_app.extensions[_PAGES]
+    key = (
+        template,
+        program.slug if program else "",
+        catalog,
+        v.start_terms(),
+        request.script_root,
+    )
+
+    def render() -> str:
+        slots = {name: pages.slot(name) for name in values}
+        form = _new_form(catalog, program=program, values=slots)
+        return _render_form(form, catalog, program=program, template=template)[0]
+
+    page = pages.get(key, render, frozenset(values))
+    if page is None:  # cannot happen with our templates; never serve a wrong page if it does
+        current_app.logger.warning("form page %s not cacheable", template)
+        form = _new_form(catalog, program=program, values=values)
+        return _render_form(form, catalog, program=program, template=template)
+    return page.fill(values), 200
+
+
+def _new_form(
+    catalog: Catalog, *, program: ProgramInfo | None, values: dict[str, str]
+) -> RequestInfoForm:
+    """A blank form preselecting `program`, with the hidden values (tokens, attribution)."""
+    form = RequestInfoForm(formdata=None, programs=catalog.programs)
+    if program is not None:
+        form.program.data = program.slug
     for name in UTM_FIELDS:
-        getattr(form, name).data = request.args.get(name, "")[:200]
-    form.form_token.data = issue_form_token(referrer=request.referrer)
+        getattr(form, name).data = values[name]
+    form.form_token.data = values["form_token"]
+    if "csrf_token" in values:
+        # Rendered as is: the caller took it from generate_csrf(), which the field uses too.
+        form.csrf_token.current_token = values["csrf_token"]
     return form
+
+
+def _unavailable() -> tuple[str, int]:
+    current_app.logger.error("no active consent text: run `flask programs load`")
+    return render_template("errors/unavailable.html"), 503
 
 
 def _render_form(
     form: RequestInfoForm,
+    catalog: Catalog,
     *,
-    program: Program | None = None,
+    program: ProgramInfo | None = None,
     template: str = "public/request_info.html",
     notice: str | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    consent = service.get_active_consent(get_session())
+    consent = catalog.consent
     if consent is None:
-        current_app.logger.error("no active consent text: run `flask programs load`")
-        return render_template("errors/unavailable.html"), 503
+        return _unavailable()
     if program is None and form.program.data in form.programs:
         program = form.programs[form.program.data]
     html = render_template(template, form=form, program=program, consent=consent, notice=notice)
@@ -105,9 +171,10 @@ def _render_form(
 
 
 def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
+    catalog = catalog_cache().catalog(lambda: db)
     # request.form, not Flask-WTF's default of files + form: an uploaded file named like
     # a field would otherwise arrive in the validators as a FileStorage instead of text.
-    form = RequestInfoForm(request.form, programs=service.active_programs(db))
+    form = RequestInfoForm(request.form, programs=catalog.programs)
 
     # A stale CSRF or form token: keep every value and ask to submit again.
     csrf_ok = True
@@ -118,18 +185,18 @@ def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-d
             csrf_ok = False
     try:
         token = read_form_token(request.form.get("form_token"))
+        consent = _consent_shown(db, token, catalog)
     except FormTokenError as exc:
-        form.form_token.data = _reissue_form_token(exc)
-        return _render_form(form, notice=RESUBMIT_NOTICE, status=400)
+        form.form_token.data = _reissue_form_token(exc, catalog)
+        return _render_form(form, catalog, notice=RESUBMIT_NOTICE, status=400)
     if not csrf_ok:
         # The form token is still good: keep it, so the time trap goes on counting from
         # when the form was first served and a quick second click is not taken for a bot.
-        return _render_form(form, notice=RESUBMIT_NOTICE, status=400)
+        form.form_token.data = _token_for_page(token, catalog)
+        return _render_form(form, catalog, notice=RESUBMIT_NOTICE, status=400)
 
-    if service.find_submission(db, token.idempotency_key) is not None:
-        return _thanks_redirect(None)  # a double click or replay: same answer, nothing stored
-
-    consent = service.get_active_consent(db)
+    # No look-up of the idempotency key first: a double click or replay is rare, and the
+    # unique key turns it into a rollback and the same thanks page (see _store).
     evidence = Evidence(
         channel="form",
         ip=request.remote_addr or "",
@@ -158,7 +225,8 @@ def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-d
         )
 
     if consent is None or not form.validate():
-        return _render_form(form, status=422)
+        form.form_token.data = _token_for_page(token, catalog)
+        return _render_form(form, catalog, status=422)
 
     inquiry = form.inquiry()
     return _store(
@@ -171,20 +239,57 @@ def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-d
     )
 
 
-def _reissue_form_token(exc: FormTokenError) -> str:
+def _consent_shown(db, token: FormToken, catalog: Catalog) -> ConsentInfo | None:  # type: ignore[no-untyped-def]
+    """The consent text version the form showed: it is the one the person agreed to.
+
+    A token from before versions were kept in it gets the active version. A version that
+    no longer exists cannot be evidenced: the form counts as expired and is shown again.
+    """
+    if token.consent_id is None:
+        return catalog.consent
+    if catalog.consent is not None and catalog.consent.id == token.consent_id:
+        return catalog.consent
+    consent = consent_version(db, token.consent_id)
+    if consent is None:
+        raise FormTokenError("expired", token)
+    return consent
+
+
+def _token_for_page(token: FormToken, catalog: Catalog) -> str:
+    """The form token for a form shown again with the current consent text.
+
+    The same token when that text is the one it was issued with; else the same nonce, time
+    and referrer with the version now shown, so the evidence matches what the person saw.
+    """
+    shown = catalog.consent.id if catalog.consent is not None else None
+    if token.consent_id is None or token.consent_id == shown:
+        # Unchanged; a token without a version gets the active one when it comes back.
+        return request.form.get("form_token", "")
+    return issue_form_token(
+        referrer=token.referrer or None,
+        issued_at=token.issued_at,
+        consent_id=shown,
+        nonce=token.nonce,
+    )
+
+
+def _reissue_form_token(exc: FormTokenError, catalog: Catalog) -> str:
     """A new token for a form served again because its token was refused.
 
     A genuine token that only grew old belonged to a form someone filled in long ago:
     its replacement counts as already past the time trap, so the person can simply
     select the button again. A missing or forged token gets a plain new one.
     """
+    consent_id = catalog.consent.id if catalog.consent is not None else None
     if exc.token is not None:
         issued_at = time.time() - current_app.config["MIN_FORM_SECONDS"]
-        return issue_form_token(referrer=exc.token.referrer or None, issued_at=issued_at)
-    return issue_form_token(referrer=request.referrer)
+        return issue_form_token(
+            referrer=exc.token.referrer or None, issued_at=issued_at, consent_id=consent_id
+        )
+    return issue_form_token(referrer=request.referrer, consent_id=consent_id)
 
 
-def _store(db, work, idempotency_key: str, program: Program | None) -> Response:  # type: ignore[no-untyped-def]
+def _store(db, work, idempotency_key: str, program: ProgramInfo | None) -> Response:  # type: ignore[no-untyped-def]
     """Run the service, commit once, and answer with the thanks redirect.
 
     Two copies of one form racing past the idempotency check meet at the unique key:
@@ -200,7 +305,7 @@ def _store(db, work, idempotency_key: str, program: Program | None) -> Response:
     return _thanks_redirect(program)
 
 
-def _thanks_redirect(program: Program | None) -> Response:
+def _thanks_redirect(program: ProgramInfo | None) -> Response:
     if program is not None:
         session["thanks_program"] = program.name
     return redirect(url_for("public.thanks"), code=303)
