@@ -256,3 +256,18 @@ def test_a_stored_submission_cannot_be_changed(submit, db):
         db.flush()
     db.rollback()
     assert db.scalars(select(Submission)).one().comments == "Can I study part time?"
+
+
+def test_errors_on_a_program_page_re_render_that_program_page(client, db):
+    from tests.conftest import hidden_fields
+
+    page = client.get(f"/programs/{PROGRAM}").get_data(as_text=True)
+    fields = hidden_fields(page)
+    assert fields["return_to"] == "program"
+    response = client.post("/request-info", data={**fields, **valid_form(email="nope")})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Medical records specialists turn a patient" in html  # the program description
+    assert 'value="nope"' in html
+    assert 'id="email-error"' in html
+    assert count(db, Submission) == 0

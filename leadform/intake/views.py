@@ -166,6 +166,13 @@ def _render_form(
         return _unavailable()
     if program is None and form.program.data in form.programs:
         program = form.programs[form.program.data]
+    if (
+        request.method == "POST"
+        and request.form.get("return_to") == "program"
+        and program is not None
+        and not form.program.errors
+    ):
+        template = "public/program.html"
     html = render_template(template, form=form, program=program, consent=consent, notice=notice)
     return html, status
 
