@@ -216,7 +216,7 @@ def _search_condition(text: str, default_country: str) -> ColumnElement[bool] | 
     if "@" in text:
         return Prospect.email_normalized.startswith(text.casefold(), autoescape=True)
     terms = text.casefold().split()[:MAX_SEARCH_TERMS]
-    return and_(
+    words = and_(
         *(
             or_(
                 func.lower(Prospect.first_name).startswith(term, autoescape=True),
@@ -226,6 +226,11 @@ def _search_condition(text: str, default_country: str) -> ColumnElement[bool] | 
             for term in terms
         )
     )
+    # Find the matching people first (name prefix indexes), then their leads. Left to
+    # itself PostgreSQL may instead walk the queue's sort index and test every person on
+    # the way: 1.5 s at a million leads when the matches are old. MATERIALIZED fences that.
+    matches = select(Prospect.id).where(words).cte().prefix_with("MATERIALIZED")
+    return Lead.prospect_id.in_(select(matches.c.id))
 
 
 _START_OF_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
