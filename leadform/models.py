@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -89,8 +90,8 @@ class ConsentText(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class StaffUser(Base):
-    """A member of the enrollment team."""
+class StaffUser(UserMixin, Base):
+    """A member of the enrollment team (with Flask-Login's user API)."""
 
     __tablename__ = "staff_users"
     __table_args__ = (CheckConstraint(_in("role", STAFF_ROLES), name="role"),)
@@ -106,6 +107,15 @@ class StaffUser(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     last_login_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def get_id(self) -> str:
+        """The login id: "<id>:<session version>", so bumping the version ends every session."""
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        """A deactivated account cannot sign in."""
+        return self.active
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.email} {self.role}>"

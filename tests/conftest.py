@@ -314,3 +314,33 @@ def make_lead(db: Session) -> Callable[..., Any]:
         return lead
 
     return make
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium per test module (Playwright); each test opens its own context.
+
+    Skipped when /usr/bin/chromium is missing, unless LEADFORM_REQUIRE_BROWSER=1 (CI), which
+    turns a missing browser into a failure instead of a silent skip.
+    """
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("LEADFORM_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and LEADFORM_REQUIRE_BROWSER=1", pytrace=False)
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -1,18 +1,17 @@
 """The public form in a real browser: Playwright driving Debian's headless Chromium.
 
-Skipped when /usr/bin/chromium is missing, unless LEADFORM_REQUIRE_BROWSER=1 (CI), which
-turns a missing browser into a failure instead of a silent skip.
+The `browser` fixture (conftest) skips these when /usr/bin/chromium is missing, unless
+LEADFORM_REQUIRE_BROWSER=1 (CI), which turns a missing browser into a failure.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from leadform.db import get_session
@@ -20,22 +19,8 @@ from leadform.intake import service
 from leadform.models import Lead, Program, Prospect, Submission
 from tests.conftest import PROGRAM
 
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).exists() and os.environ.get("LEADFORM_REQUIRE_BROWSER") != "1":
-    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 800}
 VIEWPORTS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -62,15 +47,6 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     """No time trap: the browser fills the form faster than a person."""
     app_config["MIN_FORM_SECONDS"] = 0
     return app_config
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One Chromium for the whole module; each test gets its own context."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery"
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("LEADFORM_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{CHROMIUM} is missing and LEADFORM_REQUIRE_BROWSER=1", pytrace=False)
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -37,15 +20,6 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     """The browser goes through CSRF like a person would."""
     app_config["WTF_CSRF_ENABLED"] = True
     return app_config
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the module."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import (
     Blueprint,
@@ -14,8 +15,10 @@ from flask import (
     session,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
@@ -44,7 +47,7 @@ def _submit_limit() -> str:
 
 
 @bp.record_once
-def _init_caches(state) -> None:  # type: ignore[no-untyped-def]
+def _init_caches(state: BlueprintSetupState) -> None:
     catalog_cache_init(state.app)
     state.app.extensions[_PAGES] = FormPageCache()
 
@@ -177,7 +180,7 @@ def _render_form(
     return html, status
 
 
-def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-def]
+def _handle_post(db: Session) -> Response | tuple[str, int]:
     catalog = catalog_cache().catalog(lambda: db)
     # request.form, not Flask-WTF's default of files + form: an uploaded file named like
     # a field would otherwise arrive in the validators as a FileStorage instead of text.
@@ -246,7 +249,7 @@ def _handle_post(db) -> Response | tuple[str, int]:  # type: ignore[no-untyped-d
     )
 
 
-def _consent_shown(db, token: FormToken, catalog: Catalog) -> ConsentInfo | None:  # type: ignore[no-untyped-def]
+def _consent_shown(db: Session, token: FormToken, catalog: Catalog) -> ConsentInfo | None:
     """The consent text version the form showed: it is the one the person agreed to.
 
     A token from before versions were kept in it gets the active version. A version that
@@ -296,7 +299,9 @@ def _reissue_form_token(exc: FormTokenError, catalog: Catalog) -> str:
     return issue_form_token(referrer=request.referrer, consent_id=consent_id)
 
 
-def _store(db, work, idempotency_key: str, program: ProgramInfo | None) -> Response:  # type: ignore[no-untyped-def]
+def _store(
+    db: Session, work: Callable[[], object], idempotency_key: str, program: ProgramInfo | None
+) -> Response:
     """Run the service, commit once, and answer with the thanks redirect.
 
     Two copies of one form racing past the idempotency check meet at the unique key:

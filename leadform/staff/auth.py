@@ -70,17 +70,6 @@ def load_user(alternative_id: str) -> StaffUser | None:
     return user
 
 
-def _get_id(self: StaffUser) -> str:
-    return f"{self.id}:{self.session_version}"
-
-
-# Flask-Login's UserMixin API, attached here so the model stays free of web concerns.
-StaffUser.get_id = _get_id  # type: ignore[attr-defined]
-StaffUser.is_authenticated = property(lambda self: True)  # type: ignore[attr-defined]
-StaffUser.is_active = property(lambda self: self.active)  # type: ignore[attr-defined]
-StaffUser.is_anonymous = property(lambda self: False)  # type: ignore[attr-defined]
-
-
 def _login_email_key() -> str:
     """Rate-limit key for the per-account throttle: the email being tried."""
     return "login:" + users.normalize_staff_email(request.form.get("email", ""))[:254]
