@@ -39,12 +39,30 @@ def _text(max_length: int, *, multiline: bool = False) -> Any:
     )
 
 
+def _clean(func: Any) -> Any:
+    """A validator that keeps the cleaned value on the form (form.cleaned[field name]).
+
+    inquiry() reads the values from there, so each field is parsed once, by its validator.
+    """
+
+    def clean(form: Any, field: Any) -> None:
+        form.cleaned[field.name] = func(form, field)
+
+    return _rule(clean)
+
+
 def _choice(choices_of: Any, message: str) -> Any:
     def check(form: Any, field: Any) -> None:
-        if field.data and field.data not in dict(choices_of()):
+        if field.data and field.data not in choices_of():
             raise v.FieldError(message)
 
     return _rule(check)
+
+
+@cache
+def _keys(pairs: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The values of a fixed list of (value, label) choices, as a set."""
+    return frozenset(value for value, _label in pairs)
 
 
 @cache
@@ -79,17 +97,17 @@ class RequestInfoForm(BaseForm):
 
     first_name = StringField(
         "First name",
-        validators=[_rule(lambda f, field: v.clean_name(field.data or "", "First name"))],
+        validators=[_clean(lambda f, field: v.clean_name(field.data or "", "First name"))],
         render_kw={"autocomplete": "given-name", "maxlength": 100},
     )
     last_name = StringField(
         "Last name",
-        validators=[_rule(lambda f, field: v.clean_name(field.data or "", "Last name"))],
+        validators=[_clean(lambda f, field: v.clean_name(field.data or "", "Last name"))],
         render_kw={"autocomplete": "family-name", "maxlength": 100},
     )
     email = StringField(
         "Email",
-        validators=[_rule(lambda f, field: f.clean_email(field))],
+        validators=[_clean(lambda f, field: f.clean_email(field))],
         render_kw={
             "autocomplete": "email",
             "type": "email",
@@ -100,12 +118,12 @@ class RequestInfoForm(BaseForm):
     phone = StringField(
         "Phone",
         description="Optional. We may call or text about your request.",
-        validators=[_rule(lambda f, field: v.clean_phone(field.data or "", f.country.data))],
+        validators=[_clean(lambda f, field: v.clean_phone(field.data or "", f.country.data))],
         render_kw={"autocomplete": "tel", "type": "tel", "maxlength": 32},
     )
     postal_code = StringField(
         "ZIP code",
-        validators=[_rule(lambda f, field: v.clean_postal_code(field.data or "", f.country.data))],
+        validators=[_clean(lambda f, field: v.clean_postal_code(field.data or "", f.country.data))],
         render_kw={"autocomplete": "postal-code", "maxlength": 12},
     )
     country = SelectField(
@@ -114,7 +132,10 @@ class RequestInfoForm(BaseForm):
         default="US",
         validate_choice=False,
         widget=CountrySelect(),
-        validators=[_text(2), _choice(v.country_choices, "Choose a country from the list.")],
+        validators=[
+            _text(2),
+            _choice(lambda: _keys(v.country_choices()), "Choose a country from the list."),
+        ],
         render_kw={"autocomplete": "country"},
     )
     program = SelectField(
@@ -135,7 +156,10 @@ class RequestInfoForm(BaseForm):
         "Highest level of education",
         choices=select_choices(v.EDUCATION_LEVELS, blank="Select one"),
         validate_choice=False,
-        validators=[_text(30), _choice(lambda: v.EDUCATION_LEVELS, "Choose one from the list.")],
+        validators=[
+            _text(30),
+            _choice(lambda: _keys(v.EDUCATION_LEVELS), "Choose one from the list."),
+        ],
     )
     military = SelectField(
         "Military affiliation",
@@ -143,7 +167,7 @@ class RequestInfoForm(BaseForm):
         validate_choice=False,
         validators=[
             _text(30),
-            _choice(lambda: v.MILITARY_AFFILIATIONS, "Choose one from the list."),
+            _choice(lambda: _keys(v.MILITARY_AFFILIATIONS), "Choose one from the list."),
         ],
     )
     comments = TextAreaField(
@@ -175,11 +199,12 @@ class RequestInfoForm(BaseForm):
         self.program.choices = select_choices(
             ((p.slug, p.name) for p in programs), blank="Select a program"
         )
-        self._email: tuple[str, str] | None = None
+        #: What the validators made of the input, by field name (see _clean).
+        self.cleaned: dict[str, Any] = {}
 
-    def clean_email(self, field: Any) -> None:
-        """Validate the address and remember its normalized form."""
-        self._email = v.clean_email(
+    def clean_email(self, field: Any) -> tuple[str, str]:
+        """Validate the address; (address as stored, normalized key for dedupe)."""
+        return v.clean_email(
             field.data or "",
             check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
         )
@@ -203,19 +228,19 @@ class RequestInfoForm(BaseForm):
 
     def inquiry(self) -> Inquiry:
         """The validated input as an Inquiry; call only after validate() returned True."""
-        assert self._email is not None  # noqa: S101 - set by validate()
-        country = self.country.data or None
+        cleaned = self.cleaned
+        email, email_normalized = cleaned["email"]
         return Inquiry(
-            first_name=v.clean_name(self.first_name.data, "First name"),
-            last_name=v.clean_name(self.last_name.data, "Last name"),
-            email=self._email[0],
-            email_normalized=self._email[1],
+            first_name=cleaned["first_name"],
+            last_name=cleaned["last_name"],
+            email=email,
+            email_normalized=email_normalized,
             program=self.programs[self.program.data],
             consent=bool(self.consent.data),
             phone=self.phone.data or "",
-            phone_e164=v.clean_phone(self.phone.data or "", country),
-            postal_code=v.clean_postal_code(self.postal_code.data or "", country),
-            country=country,
+            phone_e164=cleaned["phone"],
+            postal_code=cleaned["postal_code"],
+            country=self.country.data or None,
             start_term=self.start_term.data or "",
             education_level=self.education_level.data or "",
             military=self.military.data or "",
