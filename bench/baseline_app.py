@@ -5,6 +5,11 @@ PostgreSQL server: `gunicorn --pythonpath bench 'baseline_app:create_app()'`. It
 database URL from BENCH_BASELINE_DATABASE_URL. It takes the same form fields LeadForm's POST
 takes, stores them without any validation, dedupe or CSRF, and answers like LeadForm does
 (303 to a thanks page), so the difference between the two is what LeadForm does on top.
+
+`POST /submit` is the baseline the target is set against. `GET /request-info` and
+`POST /request-info` are a reference, not a target: the least a Flask app can do for one
+submission as a browser makes it (serve a fixed form page with two hidden inputs, then the
+same INSERT), driven by the very client code that drives LeadForm.
 """
 
 from __future__ import annotations
@@ -66,6 +71,18 @@ TABLE = Table(
 CREATE_TABLE = str(CreateTable(TABLE, if_not_exists=True).compile(dialect=postgresql.dialect()))
 _INSERT = insert(TABLE)
 
+#: The reference form page: LeadForm's page size, fixed hidden "tokens" (nothing is checked).
+FORM_PAGE = (
+    "<!doctype html><html lang=en><title>Request information</title><body>"
+    + "<p>"
+    + "A program page and its request-info form. " * 450
+    + "</p>"
+    + '<form method=post action="/request-info">'
+    + '<input type="hidden" name="csrf_token" value="reference-csrf">'
+    + '<input type="hidden" name="form_token" value="reference-form">'
+    + "</form></body></html>"
+)
+
 
 def _postgresql_psycopg(url: str) -> str:
     """Use psycopg 3, as LeadForm does, for a plain postgresql:// URL."""
@@ -85,9 +102,7 @@ def create_app() -> Flask:
         pool_pre_ping=True,
     )
 
-    @app.post("/submit")
-    def submit() -> Response:
-        """Store the posted fields as one row, commit, and redirect like LeadForm."""
+    def store(thanks: str) -> Response:
         row = {name: request.form.get(name, "") for name in FIELDS}
         row["ip"] = request.remote_addr or ""
         row["user_agent"] = request.headers.get("User-Agent", "")
@@ -95,7 +110,22 @@ def create_app() -> Flask:
         row["received_at"] = dt.datetime.now(dt.UTC)
         with engine.begin() as conn:
             conn.execute(_INSERT, row)
-        return redirect("/thanks", code=303)
+        return redirect(thanks, code=303)
+
+    @app.post("/submit")
+    def submit() -> Response:
+        """Store the posted fields as one row, commit, and redirect like LeadForm."""
+        return store("/thanks")
+
+    @app.get("/request-info")
+    def form_page() -> str:
+        """The reference: a fixed form page, nothing personal, nothing signed."""
+        return FORM_PAGE
+
+    @app.post("/request-info")
+    def form_post() -> Response:
+        """The reference: the same INSERT as /submit, answered like LeadForm's POST."""
+        return store("/request-info/thanks")
 
     @app.get("/readyz")
     def readyz() -> dict[str, str]:

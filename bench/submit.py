@@ -15,6 +15,9 @@ target compares whole submissions: LeadForm submissions (GET + POST) per second 
 INSERT requests per second, at least 0.5. On Linux it also reports the CPU time per submission
 of the gunicorn processes, of their PostgreSQL backends and of the load generator, a figure
 that depends less on what else the machine is doing than throughput does.
+A third side, the reference, is not a target: the baseline server's bare form (a fixed page,
+then the same INSERT), driven by LeadForm's own client code. Its ratio to the baseline is
+the most any Flask app serving a form page and storing one row reaches on this machine.
 Exit status: 0 when the target is met, nothing failed and the stored rows add up; 1 otherwise.
 """
 
@@ -201,7 +204,10 @@ class People:
 
 
 def leadform_submission(browser: Browser, people: People) -> dict[str, float]:
-    """GET the form, POST it back with its tokens; return the latency of each step."""
+    """GET the form, POST it back with its tokens; return the latency of each step.
+
+    Also drives the reference (the baseline server's bare form), which answers alike.
+    """
     email, program = people.next()
     browser.cookies.clear()  # each submission is a new visit
     query = urllib.parse.urlencode({"program": program, **UTM})
@@ -499,13 +505,14 @@ def store_counts(url: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- report
 
 
-def report(lead: Result, base: Result) -> tuple[float, bool]:
+def report(lead: Result, base: Result, ref: Result) -> tuple[float, bool]:
     """Print the table; return the target ratio and whether it passes."""
     rows = [
         ("LeadForm GET /request-info", lead, "GET form"),
         ("LeadForm POST /request-info (303)", lead, "POST form"),
         ("LeadForm submission = GET + POST", lead, "submission"),
         ("Baseline POST /submit (1 INSERT, 303)", base, "submission"),
+        ("Reference GET fixed page + POST INSERT", ref, "submission"),
     ]
     print()
     header = f"{'':40} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
@@ -530,14 +537,24 @@ def report(lead: Result, base: Result) -> tuple[float, bool]:
     )
     if base_rate:
         print(f"        (per HTTP request instead: {lead_http / base_rate:.2f})")
+        print(
+            f"REFERENCE bare Flask form (fixed page + 1 INSERT) submissions/s / baseline = "
+            f"{ref.rate():.1f} / {base_rate:.1f} = {ref.rate() / base_rate:.2f}"
+            "  (the most a Flask GET + POST reaches)"
+        )
+    if ref.rate():
+        print(
+            f"          LeadForm / reference = {lead_rate:.1f} / {ref.rate():.1f} = "
+            f"{lead_rate / ref.rate():.2f}"
+        )
     print()
     print(f"CPU ms per submission {'server':>8} {'database':>9} {'client':>8}")
-    for result in (lead, base):
+    for result in (lead, base, ref):
         print(
             f"  {result.label:19} {result.cpu_ms('server'):8.2f} {result.cpu_ms('database'):9.2f}"
             f" {result.cpu_ms('client'):8.2f}"
         )
-    for result in (lead, base):
+    for result in (lead, base, ref):
         print(
             f"{result.label}: errors {result.errors} (warm-up {result.warmup_errors}), "
             f"warm-up submissions {result.warmup_ok}"
@@ -560,7 +577,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=4,
         help="split each side's duration into this many phases, run LeadForm and the baseline"
-        " in turns (A B B A ...) so a change in the machine's load hits both alike",
+        " in turns (A B C C B A ...) so a change in the machine's load hits all alike",
     )
     parser.add_argument("--warmup", type=float, default=5, help="unmeasured seconds per side")
     parser.add_argument(
@@ -588,11 +605,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def turns(rounds: int) -> list[int]:
-    """Which side (0 LeadForm, 1 baseline) runs each phase: 0 1 1 0 0 1 1 0 ..."""
-    order = []
+def turns(rounds: int, sides: int = 2) -> list[int]:
+    """Which side runs each phase: 0 1 2 2 1 0 0 1 2 ... (each round reverses the last)."""
+    order: list[int] = []
     for i in range(rounds):
-        order += [0, 1] if i % 2 == 0 else [1, 0]
+        order += list(range(sides)) if i % 2 == 0 else list(reversed(range(sides)))
     return order
 
 
@@ -631,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         sides = [
             Side(Result("LeadForm"), leadform_submission, database=url),
             Side(Result("Baseline"), baseline_submission, database=url),
+            Side(Result("Reference"), leadform_submission, database=url),
         ]
         baseline_env = {**base_env, "BENCH_BASELINE_DATABASE_URL": url}
         with (
@@ -643,29 +661,37 @@ def main(argv: list[str] | None = None) -> int:
                 ["--pythonpath", "bench"],
             ) as (sides[1].port, sides[1].pid),
         ):
+            # The reference is served by the baseline's server (its /request-info views).
+            sides[2].port, sides[2].pid = sides[1].port, sides[1].pid
             for side in sides:
                 if args.warmup > 0:
                     run_phase(side, args.warmup, record=False, programs=programs, args=args)
-            for turn in turns(args.rounds):
+            for turn in turns(args.rounds, len(sides)):
                 side = sides[turn]
                 print(f"  {side.result.label} {args.duration / args.rounds:g} s", flush=True)
                 run_phase(
                     side, args.duration / args.rounds, record=True, programs=programs, args=args
                 )
 
-        lead, base = sides[0].result, sides[1].result
-        ratio, passed = report(lead, base)
+        lead, base, ref = (side.result for side in sides)
+        ratio, passed = report(lead, base, ref)
         counts = store_counts(url)
         accepted = lead.warmup_ok + lead.submissions()
-        stored_ok = counts["submissions ok"] == accepted and not counts["submissions quarantined"]
+        base_accepted = sum(r.warmup_ok + r.submissions() for r in (base, ref))
+        stored_ok = (
+            counts["submissions ok"] == accepted
+            and not counts["submissions quarantined"]
+            and counts["baseline rows"] == base_accepted
+        )
         print(
             "stored: "
             + ", ".join(f"{k} {v}" for k, v in counts.items())
-            + f" (LeadForm accepted {accepted}: {'consistent' if stored_ok else 'MISMATCH'})"
+            + f" (LeadForm accepted {accepted}, baseline and reference {base_accepted}: "
+            + f"{'consistent' if stored_ok else 'MISMATCH'})"
         )
         if args.json:
-            write_json(args, info, ratio, passed, counts, lead, base)
-    ok = passed and stored_ok and not lead.errors and not base.errors
+            write_json(args, info, ratio, passed, counts, lead, base, ref)
+    ok = passed and stored_ok and not any(r.errors for r in (lead, base, ref))
     return 0 if ok else 1
 
 
