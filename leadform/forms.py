@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 
+# Spaces a person types or pastes: ASCII whitespace and Unicode space separators (Zs, such
+# as the no-break space). Not str.strip()'s wider idea of whitespace, which also takes
+# control characters (\x0b, \x0c, \x1c-\x1f, \x85) and would remove them before the
+# validators can reject them.
+_SPACES = " \t\r\n" + "".join(
+    chr(c) for c in range(0x80, 0x3001) if unicodedata.category(chr(c)) == "Zs"
+)
+
 
 def strip_whitespace(value: Any) -> Any:
-    """Trim surrounding whitespace from text input."""
-    return value.strip() if isinstance(value, str) else value
+    """Trim surrounding spaces from text input (control characters stay, to be rejected)."""
+    return value.strip(_SPACES) if isinstance(value, str) else value
 
 
 class BaseForm(FlaskForm):

@@ -148,6 +148,23 @@ def test_same_form_token_twice_is_one_submission(client, db):
     assert count(db, Submission) == 1
 
 
+def test_same_form_token_for_another_program_gets_the_first_answer(client, db):
+    # Sent, then back, another program picked, sent again: nothing new is stored, and the
+    # thanks page names the program that was requested, not the one that was not stored.
+    from tests.conftest import hidden_fields
+
+    fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
+    first = client.post("/request-info", data={**fields, **valid_form()})
+    other = valid_form(program="master-health-informatics")
+    second = client.post("/request-info", data={**fields, **other})
+    assert first.status_code == second.status_code == 303
+    thanks = client.get("/request-info/thanks").get_data(as_text=True)
+    assert "Medical Billing and Coding Certificate" in thanks
+    assert "Master of Health Informatics" not in thanks
+    assert count(db, Submission) == 1
+    assert count(db, Lead) == 1
+
+
 def test_health_endpoints(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json()["database"] == "ok"
@@ -271,3 +288,35 @@ def test_errors_on_a_program_page_re_render_that_program_page(client, db):
     assert 'value="nope"' in html
     assert 'id="email-error"' in html
     assert count(db, Submission) == 0
+
+
+def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
+    # Two copies racing: the one that waited on the lead's lock can be the older request.
+    import datetime as dt
+
+    from leadform.intake import service
+
+    def store(received_at: dt.datetime, key: str) -> None:
+        inquiry = service.Inquiry(
+            first_name="Pat",
+            last_name="Jones",
+            email="pat@example.com",
+            email_normalized="pat@example.com",
+            program=service.get_program(db, PROGRAM),
+            consent=True,
+        )
+        service.record_submission(
+            db,
+            inquiry,
+            service.Evidence(received_at=received_at),
+            idempotency_key=key,
+            consent=service.get_active_consent(db),
+        )
+        db.commit()
+
+    newer = dt.datetime(2026, 11, 27, 12, 0, 1, tzinfo=dt.UTC)
+    store(newer, "test:newer")
+    store(newer - dt.timedelta(seconds=1), "test:older")
+    db.expire_all()
+    lead = db.scalars(select(Lead)).one()
+    assert (lead.submission_count, lead.last_submitted_at) == (2, newer)

@@ -226,7 +226,9 @@ def test_start_terms_are_upcoming_and_end_with_not_sure():
     [
         ("undecided", True),
         ("2027-spring", True),
-        ("2028-fall", True),  # within the wider window a form may have been served with
+        ("2028-spring", True),  # the last term the list offers
+        ("2028-summer", False),  # never offered
+        ("2028-fall", False),
         ("2026-fall", False),  # already started
         ("2035-fall", False),
         ("2027-autumn", False),
@@ -235,6 +237,14 @@ def test_start_terms_are_upcoming_and_end_with_not_sure():
 )
 def test_valid_start_term(value, valid):
     assert v.valid_start_term(value, dt.date(2026, 11, 27)) is valid
+
+
+def test_a_term_offered_yesterday_is_accepted_the_day_it_starts():
+    # Served on 28 February with Spring 2027 (March) in the list, sent on 1 March.
+    assert v.valid_start_term("2027-spring", dt.date(2027, 2, 28))
+    assert v.valid_start_term("2027-spring", dt.date(2027, 3, 1))
+    assert not v.valid_start_term("2027-spring", dt.date(2027, 3, 1), grace_days=0)
+    assert not v.valid_start_term("2027-spring", dt.date(2027, 3, 3))
 
 
 def test_country_list_starts_with_the_us_and_has_every_country():
@@ -330,6 +340,34 @@ def test_control_characters_are_refused_not_stored(post, db, field):
     assert count(db, Submission) == 0
 
 
+@pytest.mark.parametrize(
+    "field", ["first_name", "last_name", "email", "phone", "postal_code", "comments"]
+)
+@pytest.mark.parametrize("char", ["\x0b", "\x0c", "\x1c", "\x1f", "\x85"])
+def test_control_characters_at_either_end_are_refused_not_trimmed(post, db, field, char):
+    # str.strip() counts these as whitespace; the form's trimming must not hide them.
+    value = valid_form()[field]
+    for sent in (char + value, value + char):
+        response = post(valid_form(**{field: sent}))
+        assert response.status_code == 422, repr(sent)
+        assert SPECIAL in field_error(response, field), repr(sent)
+    assert count(db, Submission) == 0
+
+
+def test_surrounding_spaces_are_trimmed_no_break_space_included(submit, db):
+    response = submit(valid_form(first_name="\u00a0 Maria\t", last_name="Gómez\u2003"))
+    assert response.status_code == 303
+    prospect = db.scalars(select(Prospect)).one()
+    assert (prospect.first_name, prospect.last_name) == ("Maria", "Gómez")
+
+
+def test_a_name_typed_with_runs_of_spaces_is_capped_as_typed(post, db):
+    # Evidence keeps the name as typed, so the cap applies before spaces are collapsed.
+    response = post(valid_form(first_name="Ana" + " " * 120 + "Lu"))
+    assert response.status_code == 422
+    assert "Use 100 characters or fewer." in field_error(response, "first_name")
+
+
 def test_control_characters_in_choices_are_refused(post, db):
     for field in ("country", "start_term", "education_level", "military", "program"):
         response = post(valid_form(**{field: "x\x00"}))
@@ -366,6 +404,34 @@ def test_uk_details_are_stored_normalized(submit, db):
 def test_zip_plus_four_is_stored_with_a_hyphen(submit, db):
     assert submit(valid_form(postal_code="462041234")).status_code == 303
     assert db.scalars(select(Prospect)).one().postal_code == "46204-1234"
+
+
+def test_the_submission_keeps_what_was_sent_the_prospect_what_it_means(submit, db):
+    # DESIGN invariant 3: the evidence is what was submitted (surrounding spaces aside).
+    sent = valid_form(
+        first_name="  Maria   Luisa ",
+        last_name="O'Neil-Gómez",
+        email=" Maria@EXAMPLE.COM ",
+        postal_code="46204 1234",
+        phone="317.555.0123",
+    )
+    assert submit(sent).status_code == 303
+    submission = db.scalars(select(Submission)).one()
+    assert (
+        submission.first_name,
+        submission.email,
+        submission.postal_code,
+        submission.phone,
+        submission.country,
+    ) == ("Maria   Luisa", "Maria@EXAMPLE.COM", "46204 1234", "317.555.0123", "US")
+    prospect = db.scalars(select(Prospect)).one()
+    assert (prospect.first_name, prospect.email, prospect.postal_code, prospect.phone) == (
+        "Maria Luisa",
+        "Maria@example.com",
+        "46204-1234",
+        "+13175550123",
+    )
+    assert prospect.email_normalized == "maria@example.com"
 
 
 def test_optional_fields_may_be_left_empty(submit, db):

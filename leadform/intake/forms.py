@@ -92,6 +92,11 @@ class CountrySelect(Select):
         return Markup("<select {}>{}</select>").format(params, _country_options(selected))
 
 
+#: Fields whose cleaned value differs from what was typed (collapsed spaces, normalized
+#: email, formatted ZIP): the Submission keeps them as sent.
+_AS_SUBMITTED = ("first_name", "last_name", "email", "postal_code", "country")
+
+
 class RequestInfoForm(BaseForm):
     """Request more information about a program."""
 
@@ -218,7 +223,9 @@ class RequestInfoForm(BaseForm):
 
     def check_start_term(self, field: Any) -> None:
         """Empty, "undecided" or an upcoming term."""
-        if field.data and not v.valid_start_term(field.data):
+        # Offered within a form token's lifetime (a form older than that is sent back).
+        grace = -(-current_app.config["FORM_TOKEN_MAX_AGE"] // 86400)
+        if field.data and not v.valid_start_term(field.data, grace_days=grace):
             raise v.FieldError("Choose a start term from the list.")
 
     def validate_consent(self, field: Any) -> None:
@@ -246,6 +253,7 @@ class RequestInfoForm(BaseForm):
             military=self.military.data or "",
             comments=self.comments.data or "",
             sms_opt_in=bool(self.sms_opt_in.data),
+            as_submitted={name: self[name].data or "" for name in _AS_SUBMITTED},
         )
 
     def utm(self) -> dict[str, str]:

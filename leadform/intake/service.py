@@ -50,6 +50,10 @@ class Inquiry:
     military: str = ""
     comments: str = ""
     sms_opt_in: bool = False
+    #: The text fields as the person sent them (surrounding spaces trimmed), for the
+    #: Submission's evidence; the fields above are cleaned for the Prospect. A field
+    #: missing here was sent as cleaned (demo data, callers that build an Inquiry directly).
+    as_submitted: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -319,7 +323,8 @@ def upsert_lead(
         execution_options={"populate_existing": True},
     ).one()
     lead.submission_count += 1
-    lead.last_submitted_at = now
+    # Two copies racing: the one that waited on the lock may be the older request.
+    lead.last_submitted_at = max(lead.last_submitted_at, now)
     return lead.id, lead
 
 
@@ -343,6 +348,7 @@ def record_submission(
     lead_id, lead = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
     created = lead is None
 
+    sent = inquiry.as_submitted
     submission_id = session.execute(
         _plain_insert(Submission.__table__, returning_id=True),
         {
@@ -351,13 +357,14 @@ def record_submission(
             "prospect_id": prospect_id,
             "program_id": inquiry.program.id,
             "program_slug": inquiry.program.slug,
-            "first_name": inquiry.first_name,
-            "last_name": inquiry.last_name,
-            "email": inquiry.email,
+            # Evidence records what was sent (DESIGN invariant 3), not what it was cleaned to.
+            "first_name": sent.get("first_name", inquiry.first_name),
+            "last_name": sent.get("last_name", inquiry.last_name),
+            "email": sent.get("email", inquiry.email),
             "phone": inquiry.phone,
             "phone_e164": inquiry.phone_e164,
-            "postal_code": inquiry.postal_code or "",
-            "country": inquiry.country or "",
+            "postal_code": sent.get("postal_code", inquiry.postal_code or ""),
+            "country": sent.get("country", inquiry.country or ""),
             "start_term": inquiry.start_term,
             "education_level": inquiry.education_level,
             "military": inquiry.military,

@@ -40,8 +40,15 @@ MAX_LENGTHS: dict[str, int] = {
 # Bidirectional overrides and isolates can make stored text display as something else.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _NAME_PUNCTUATION = set(" -'’.")
+# Top-level domains that show up in names bots fill in ("cheap-pills.shop"). A person's name
+# may hold periods ("J.R.", "St. John") but hardly a two-letter label glued to one of these.
+_SPAM_TLDS = (
+    "com|net|org|info|biz|xyz|top|io|co|me|us|ru|cn|su|in|uk|de|tk|ml|ga|cf|gq|pw|cc|ws|tv"
+    "|shop|store|online|site|website|club|live|life|today|world|bet|casino|poker|win|vip|pro"
+    "|loan|loans|money|cash|credit|click|link|buzz|icu|app|dev|cloud|fun|space|tech|stream"
+)
 _SPAM_NAME = re.compile(
-    r"(https?:|www\.|://|[<>{}\[\]]|\.(com|net|org|ru|cn|info|biz|xyz|top|io)\b)",
+    rf"(https?:|www\.|://|[<>{{}}\[\]]|\.com\b|[^\W_]{{2}}\.({_SPAM_TLDS})\b)",
     re.IGNORECASE,
 )
 # [0-9], not \d: \d also matches other scripts' digits, which no ZIP code uses.
@@ -76,8 +83,9 @@ def looks_like_spam_name(value: str) -> bool:
 def clean_name(value: str, label: str) -> str:
     """Validate a person's name: letters (any script, accents), spaces, - ' ’ and periods."""
     # Before collapsing whitespace: str.split() treats some control characters
-    # (\x1c-\x1f, \x85) as spaces and would quietly turn them into blanks.
-    check_text(value, max_length=len(value))
+    # (\x1c-\x1f, \x85) as spaces and would quietly turn them into blanks. The cap applies
+    # to the name as typed too: that is what the submission stores as evidence.
+    check_text(value, max_length=MAX_LENGTHS["first_name"])
     value = " ".join(value.split())
     if not value:
         raise FieldError(f"Enter your {label.lower()}.")
@@ -186,8 +194,14 @@ def start_terms(today: dt.date | None = None, count: int = 6) -> tuple[tuple[str
     return (*terms, ("undecided", "Not sure yet"))
 
 
-def valid_start_term(value: str, today: dt.date | None = None) -> bool:
-    """True for "undecided" or a well-formed term no more than two years ahead."""
-    if value == "undecided":
-        return True
-    return value in dict(start_terms(today, count=9))
+def valid_start_term(value: str, today: dt.date | None = None, *, grace_days: int = 1) -> bool:
+    """True for a term the form offered today or in the last `grace_days` days.
+
+    A form served on the last day before a term starts may be sent the next morning; its
+    list still held that term.
+    """
+    today = today or dt.date.today()
+    return any(
+        value in dict(start_terms(today - dt.timedelta(days=back)))
+        for back in range(grace_days + 1)
+    )

@@ -24,6 +24,7 @@ from wtforms.validators import ValidationError
 
 from ..db import get_session
 from ..extensions import csrf, limiter
+from ..models import Program
 from . import service, spam
 from . import validation as v
 from .catalog_cache import Catalog, ConsentInfo, ProgramInfo, catalog_cache, consent_version
@@ -312,12 +313,18 @@ def _store(
         db.commit()
     except IntegrityError:
         db.rollback()
-        if service.find_submission(db, idempotency_key) is None:
+        stored = service.find_submission(db, idempotency_key)
+        if stored is None:
             raise
-    return _thanks_redirect(program)
+        # The same answer as the first time: the program of what was stored, even when
+        # this copy (back button, another program picked) asked for a different one.
+        first = db.get(Program, stored.program_id) if stored.program_id else None
+        return _thanks_redirect(first.name if first else None)
+    return _thanks_redirect(program.name if program else None)
 
 
-def _thanks_redirect(program: ProgramInfo | None) -> Response:
-    if program is not None:
-        session["thanks_program"] = program.name
+def _thanks_redirect(program_name: str | None) -> Response:
+    session.pop("thanks_program", None)
+    if program_name is not None:
+        session["thanks_program"] = program_name
     return redirect(url_for("public.thanks"), code=303)
