@@ -89,6 +89,22 @@ def test_too_fast_is_quarantined(slow_trap, client, db):
     assert_quarantined(db, "too_fast")
 
 
+def test_an_empty_form_sent_at_once_shows_the_errors_not_a_thanks_page(slow_trap, client, db):
+    # A person who selects the button straight away must learn what is missing; nothing is
+    # stored and no thanks page claims a request was received.
+    page = client.get("/request-info").get_data(as_text=True)
+    fields = hidden_fields(page)
+    response = client.post("/request-info", data={**fields, **valid_form(email="", consent=None)})
+    assert response.status_code == 422
+    assert "Enter your email address." in response.get_data(as_text=True)
+    assert count(db, Submission) == 0
+    # Fixed and sent again at once: valid now, and still within 3 s of loading: quarantined.
+    again = hidden_fields(response.get_data(as_text=True))
+    assert again["form_token"] == fields["form_token"]  # the time trap goes on counting
+    client.post("/request-info", data={**again, **valid_form()})
+    assert_quarantined(db, "too_fast")
+
+
 def test_form_filled_in_at_human_speed_is_accepted(slow_trap, app, client, db):
     data = {"form_token": form_token(app, age=10), **valid_form()}
     assert client.post("/request-info", data=data).status_code == 303

@@ -86,9 +86,12 @@ def request_info() -> str | Response | tuple[str, int]:
 
 
 @bp.get("/request-info/thanks")
-def thanks() -> str:
+def thanks() -> str | Response:
     """The confirmation page after a request (no personal data in the URL)."""
-    program_name = session.get("thanks_program")
+    if "thanks_program" not in session:
+        # Opened directly (a bookmark, a shared link): nothing was received from this visitor.
+        return redirect(url_for("public.request_info"), code=303)
+    program_name = session["thanks_program"] or None
     return render_template("public/thanks.html", program_name=program_name)
 
 
@@ -218,26 +221,19 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
     )
 
     reasons = spam.reasons(request.form, token_age=token.age)
-    if reasons:
-        program = form.programs.get(request.form.get("program", ""))
-        return _store(
-            db,
-            lambda: service.quarantine_submission(
-                db,
-                request.form,
-                evidence,
-                idempotency_key=token.idempotency_key,
-                reasons=reasons,
-                consent=consent,
-                program=program,
-            ),
-            token.idempotency_key,
-            program,
-        )
+    # Only a form that is valid is quarantined for being sent too fast: a person who
+    # selects the button at once on an empty or half-filled form gets the field errors
+    # (and the same token, so the time goes on counting), not a thanks page for nothing.
+    # Other signals quarantine at once, so a bot is not told what to fix.
+    too_fast_only = reasons == ["too_fast"]
+    if reasons and not too_fast_only:
+        return _quarantine(db, form, evidence, token, consent, reasons)
 
     if consent is None or not form.validate():
         form.form_token.data = _token_for_page(token, catalog)
         return _render_form(form, catalog, status=422)
+    if too_fast_only:
+        return _quarantine(db, form, evidence, token, consent, reasons)
 
     inquiry = form.inquiry()
     return _store(
@@ -247,6 +243,32 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
         ),
         token.idempotency_key,
         inquiry.program,
+    )
+
+
+def _quarantine(
+    db: Session,
+    form: RequestInfoForm,
+    evidence: Evidence,
+    token: FormToken,
+    consent: ConsentInfo | None,
+    reasons: list[str],
+) -> Response:
+    """Store the submission as suspected spam and answer as if all went well."""
+    program = form.programs.get(request.form.get("program", ""))
+    return _store(
+        db,
+        lambda: service.quarantine_submission(
+            db,
+            request.form,
+            evidence,
+            idempotency_key=token.idempotency_key,
+            reasons=reasons,
+            consent=consent,
+            program=program,
+        ),
+        token.idempotency_key,
+        program,
     )
 
 
@@ -287,17 +309,18 @@ def _token_for_page(token: FormToken, catalog: Catalog) -> str:
 def _reissue_form_token(exc: FormTokenError, catalog: Catalog) -> str:
     """A new token for a form served again because its token was refused.
 
-    A genuine token that only grew old belonged to a form someone filled in long ago:
-    its replacement counts as already past the time trap, so the person can simply
-    select the button again. A missing or forged token gets a plain new one.
+    The form comes back filled in, so its replacement counts as already past the time
+    trap: the person can simply select the button again, as the notice asks. That holds
+    for a token that only grew old and for one the server no longer accepts (a missing
+    or unreadable one, or one signed with a rotated secret key), which would otherwise
+    quarantine every visitor who followed the notice within MIN_FORM_SECONDS. A bot that
+    comes back with the new token skips the time trap; the honeypot, the name rule and
+    the rate limit still apply to it.
     """
     consent_id = catalog.consent.id if catalog.consent is not None else None
-    if exc.token is not None:
-        issued_at = time.time() - current_app.config["MIN_FORM_SECONDS"]
-        return issue_form_token(
-            referrer=exc.token.referrer or None, issued_at=issued_at, consent_id=consent_id
-        )
-    return issue_form_token(referrer=request.referrer, consent_id=consent_id)
+    issued_at = time.time() - current_app.config["MIN_FORM_SECONDS"]
+    referrer = (exc.token.referrer or None) if exc.token is not None else request.referrer
+    return issue_form_token(referrer=referrer, issued_at=issued_at, consent_id=consent_id)
 
 
 def _store(
@@ -324,7 +347,6 @@ def _store(
 
 
 def _thanks_redirect(program_name: str | None) -> Response:
-    session.pop("thanks_program", None)
-    if program_name is not None:
-        session["thanks_program"] = program_name
+    # Always set (possibly empty): the thanks page is only for someone who sent a request.
+    session["thanks_program"] = program_name or ""
     return redirect(url_for("public.thanks"), code=303)
