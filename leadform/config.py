@@ -18,6 +18,9 @@ class Defaults:
 
     ENV = "development"  # "production" turns on the strict start-up checks
     SITE_NAME = "Lakeside College"
+    # The college's privacy policy (the consent text points to it): linked under the consent
+    # checkbox and in the footer when set.
+    PRIVACY_URL: str | None = None
     SECRET_KEY: str | None = None
     DATABASE_URL: str | None = None  # None: SQLite file in the instance folder
     DATABASE_POOL_SIZE = 5

@@ -287,7 +287,19 @@ def test_errors_on_a_program_page_re_render_that_program_page(client, db):
     assert "Medical records specialists turn a patient" in html  # the program description
     assert 'value="nope"' in html
     assert 'id="email-error"' in html
+    # The title tells screen-reader users at once that the page came back with errors.
+    assert "<title>Error: Medical Billing and Coding Certificate |" in html
     assert count(db, Submission) == 0
+    assert "<title>Medical Billing and Coding Certificate |" in client.get(
+        f"/programs/{PROGRAM}"
+    ).get_data(as_text=True)
+
+
+def test_the_thanks_page_opened_directly_leads_to_the_form(client):
+    # Nothing was sent from this browser: no "we've received your request".
+    response = client.get("/request-info/thanks")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/request-info"
 
 
 def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
@@ -320,3 +332,17 @@ def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
     db.expire_all()
     lead = db.scalars(select(Lead)).one()
     assert (lead.submission_count, lead.last_submitted_at) == (2, newer)
+
+
+def test_the_privacy_policy_is_linked_when_configured(app, app_config):
+    # The consent text says "See our privacy policy": the link goes where the college says.
+    from leadform import create_app
+
+    url = "https://www.college.example/privacy"
+    configured = create_app({**app_config, "PRIVACY_URL": url})  # the same database
+    for client, linked in ((configured.test_client(), True), (app.test_client(), False)):
+        for page in (f"/programs/{PROGRAM}", "/request-info", "/"):
+            html = client.get(page).get_data(as_text=True)
+            assert (f'href="{url}"' in html) is linked, page
+        form_page = client.get("/request-info").get_data(as_text=True)
+        assert ("Read our privacy policy" in form_page) is linked

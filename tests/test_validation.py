@@ -37,6 +37,8 @@ SPECIAL = "Remove the special or invisible characters"
         ("李小龙", "李小龙"),
         ("محمد", "محمد"),
         ("שרה", "שרה"),
+        ("زهرا\u200cسادات", "زهرا\u200cسادات"),  # Persian, with a zero-width non-joiner
+        ("क्\u200dष", "क्\u200dष"),  # Devanagari, with a zero-width joiner
         ("  Maria   José  ", "Maria José"),
         ("M", "M"),
         ("a" * 100, "a" * 100),
@@ -57,7 +59,8 @@ def test_name_accepts_letters_of_any_script_and_name_punctuation(value, stored):
         ("Maria!", "Use letters, spaces, hyphens, apostrophes and periods"),
         ("Ma_ria", "Use letters, spaces, hyphens, apostrophes and periods"),
         ("=1+2", "Use letters, spaces, hyphens, apostrophes and periods"),
-        ("Ma\u200bria", "Use letters, spaces, hyphens, apostrophes and periods"),  # zero width
+        ("Ma\u200bria", SPECIAL),  # zero-width space: invisible, so say so
+        ("Ma\ufeffria", SPECIAL),  # zero-width no-break space (byte order mark)
         ("Maria 😀", "Use letters, spaces, hyphens, apostrophes and periods"),
         ("Ma\x00ria", SPECIAL),
         ("Ma\x07ria", SPECIAL),
@@ -111,6 +114,23 @@ def test_email_is_normalized_and_keyed_case_insensitively(value, stored, key):
 def test_email_rejections(value, message):
     with pytest.raises(v.FieldError, match=re.escape(message)):
         v.clean_email(value)
+
+
+def test_email_messages_are_ours_not_the_librarys():
+    with pytest.raises(v.FieldError) as caught:
+        v.clean_email("maria@@example.com")
+    assert str(caught.value) == "Enter a valid email address, like name@example.com."
+
+
+def test_an_address_whose_domain_takes_no_mail_is_called_a_likely_typo(monkeypatch):
+    from email_validator import EmailUndeliverableError
+
+    def undeliverable(*_args, **_kwargs):
+        raise EmailUndeliverableError("The domain name example.con does not exist.")
+
+    monkeypatch.setattr(v, "validate_email", undeliverable)
+    with pytest.raises(v.FieldError, match="We can't send email to that address"):
+        v.clean_email("maria@example.con", check_deliverability=True)
 
 
 def test_email_whose_normalized_key_outgrows_the_column_is_refused():

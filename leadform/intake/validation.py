@@ -9,7 +9,7 @@ from functools import cache
 
 import phonenumbers
 import pycountry
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 
 
 class FieldError(ValueError):
@@ -40,6 +40,8 @@ MAX_LENGTHS: dict[str, int] = {
 # Bidirectional overrides and isolates can make stored text display as something else.
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 _NAME_PUNCTUATION = set(" -'’.")
+# Zero-width non-joiner and joiner: part of how Persian and several Indic names are spelled.
+_NAME_JOINERS = {"\u200c", "\u200d"}
 # Top-level domains that show up in names bots fill in ("cheap-pills.shop"). A person's name
 # may hold periods ("J.R.", "St. John") but hardly a two-letter label glued to one of these.
 _SPAM_TLDS = (
@@ -95,7 +97,9 @@ def clean_name(value: str, label: str) -> str:
         category = unicodedata.category(ch)
         if category.startswith("L"):
             has_letter = True
-        elif not (category.startswith("M") or ch in _NAME_PUNCTUATION):
+        elif category == "Cf" and ch not in _NAME_JOINERS:
+            raise FieldError("Remove the special or invisible characters from this field.")
+        elif not (category.startswith("M") or ch in _NAME_PUNCTUATION or ch in _NAME_JOINERS):
             raise FieldError(
                 f"Use letters, spaces, hyphens, apostrophes and periods in your {label.lower()}."
             )
@@ -111,8 +115,14 @@ def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str,
     check_text(value, max_length=MAX_LENGTHS["email"])
     try:
         result = validate_email(value, check_deliverability=check_deliverability)
-    except EmailNotValidError as exc:
-        raise FieldError(f"Enter a valid email address, like name@example.com. {exc}") from None
+    except EmailUndeliverableError:
+        # The address is well formed but its domain takes no mail: most often a typo.
+        raise FieldError(
+            "We can't send email to that address. Check the part after the @, like example.com."
+        ) from None
+    except EmailNotValidError:
+        # Not the library's own wording: it speaks of "@-signs" and "dot-atoms".
+        raise FieldError("Enter a valid email address, like name@example.com.") from None
     # Mailbox names are case-insensitive in practice; one person, one key.
     address, key = result.normalized, result.normalized.casefold()
     # Normalizing can lengthen an address (NFC, casefold "ß" -> "ss"); the columns hold 254.
