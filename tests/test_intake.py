@@ -340,9 +340,12 @@ def test_the_privacy_policy_is_linked_when_configured(app, app_config):
 
     url = "https://www.college.example/privacy"
     configured = create_app({**app_config, "PRIVACY_URL": url})  # the same database
-    for client, linked in ((configured.test_client(), True), (app.test_client(), False)):
-        for page in (f"/programs/{PROGRAM}", "/request-info", "/"):
-            html = client.get(page).get_data(as_text=True)
-            assert (f'href="{url}"' in html) is linked, page
-        form_page = client.get("/request-info").get_data(as_text=True)
-        assert ("Read our privacy policy" in form_page) is linked
+    try:
+        for client, linked in ((configured.test_client(), True), (app.test_client(), False)):
+            for page in (f"/programs/{PROGRAM}", "/request-info", "/"):
+                html = client.get(page).get_data(as_text=True)
+                assert (f'href="{url}"' in html) is linked, page
+            form_page = client.get("/request-info").get_data(as_text=True)
+            assert ("Read our privacy policy" in form_page) is linked
+    finally:
+        configured.extensions["leadform.engine"].dispose()  # no connection left to the GC
