@@ -105,6 +105,9 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
             )
     elif not secret:
         app.config["SECRET_KEY"] = _instance_secret(app)
+    privacy_url = app.config.get("PRIVACY_URL")
+    if privacy_url and not str(privacy_url).startswith(("https://", "http://")):
+        raise RuntimeError("LEADFORM_PRIVACY_URL must be an http(s):// address.")
     if production:
         _warn_about_production_gaps(app)
 

@@ -115,19 +115,28 @@ def test_form_token_signed_with_another_key_is_refused(client, db):
     assert count(db, Submission) == 0
 
 
-def test_after_a_key_rotation_the_next_click_is_accepted(app, client, db):
-    # Forms open when the secret key changed come back with the notice; following it at
-    # once must store the request, not quarantine it as too fast.
+def test_forms_open_during_a_key_rotation_still_go_through(app, client, db):
+    # The old key stays in SECRET_KEY_FALLBACKS for a while: a form it signed is accepted.
     app.config["MIN_FORM_SECONDS"] = 3
-    forged = URLSafeSerializer("the-old-key-" * 4, salt="leadform.form-token").dumps(
+    old_key = "the-old-key-" * 4
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    signed_before = URLSafeSerializer(old_key, salt="leadform.form-token").dumps(
         {"n": "old-nonce", "t": time.time() - 60}
     )
-    data = valid_form()
-    response = client.post("/request-info", data={"form_token": forged, **data})
-    assert_form_kept(response, data)
-    fresh = hidden_fields(response.get_data(as_text=True))["form_token"]
-    assert client.post("/request-info", data={"form_token": fresh, **data}).status_code == 303
+    response = client.post("/request-info", data={"form_token": signed_before, **valid_form()})
+    assert response.status_code == 303
     assert db.scalars(select(Submission)).one().spam_verdict == "ok"
+
+
+def test_a_token_got_back_for_a_missing_one_still_counts_from_now(app, client, db):
+    # A bot that posts without a token, then at once with the one it got back, is too fast.
+    app.config["MIN_FORM_SECONDS"] = 3
+    response = client.post("/request-info", data=valid_form())
+    assert response.status_code == 400
+    fresh = hidden_fields(response.get_data(as_text=True))["form_token"]
+    client.post("/request-info", data={"form_token": fresh, **valid_form()})
+    submission = db.scalars(select(Submission)).one()
+    assert (submission.spam_verdict, submission.spam_reasons) == ("quarantined", "too_fast")
 
 
 def test_expired_form_token_keeps_values_and_the_next_click_is_accepted(app, client, db):
@@ -272,6 +281,18 @@ def test_production_refuses_to_start_without_a_real_secret_key(database_url, sec
         config["SECRET_KEY"] = secret
     with pytest.raises(RuntimeError, match="LEADFORM_SECRET_KEY"):
         create_app(config)
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "www.college.example/privacy", "//x"])
+def test_a_privacy_url_that_is_not_a_web_address_refuses_to_start(database_url, url):
+    with pytest.raises(RuntimeError, match="LEADFORM_PRIVACY_URL"):
+        create_app({"DATABASE_URL": database_url, "SECRET_KEY": "k" * 40, "PRIVACY_URL": url})
+
+
+def test_secret_key_fallbacks_come_from_the_environment_as_a_json_list(monkeypatch, database_url):
+    monkeypatch.setenv("LEADFORM_DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADFORM_SECRET_KEY_FALLBACKS", '["the-old-key"]')
+    assert create_app().config["SECRET_KEY_FALLBACKS"] == ["the-old-key"]
 
 
 def test_production_from_environment_refuses_a_missing_key(monkeypatch, database_url):

@@ -43,7 +43,13 @@ class FormToken:
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="leadform.form-token")
+    # As Flask signs sessions: the current key signs, old keys (SECRET_KEY_FALLBACKS) still
+    # verify, so forms open while the key was rotated keep working.
+    keys = [
+        *(current_app.config.get("SECRET_KEY_FALLBACKS") or ()),
+        current_app.config["SECRET_KEY"],
+    ]
+    return URLSafeSerializer(keys, salt="leadform.form-token")
 
 
 def issue_form_token(

@@ -309,18 +309,20 @@ def _token_for_page(token: FormToken, catalog: Catalog) -> str:
 def _reissue_form_token(exc: FormTokenError, catalog: Catalog) -> str:
     """A new token for a form served again because its token was refused.
 
-    The form comes back filled in, so its replacement counts as already past the time
-    trap: the person can simply select the button again, as the notice asks. That holds
-    for a token that only grew old and for one the server no longer accepts (a missing
-    or unreadable one, or one signed with a rotated secret key), which would otherwise
-    quarantine every visitor who followed the notice within MIN_FORM_SECONDS. A bot that
-    comes back with the new token skips the time trap; the honeypot, the name rule and
-    the rate limit still apply to it.
+    A genuine token that only grew old belonged to a form someone filled in long ago: its
+    replacement counts as already past the time trap, so the person can simply select the
+    button again. A missing or forged token gets a plain new one: otherwise a bot could
+    skip the time trap by posting once without a token and again with the one it got back.
+    (Tokens signed with a rotated-out key still verify while it is in
+    LEADFORM_SECRET_KEY_FALLBACKS.)
     """
     consent_id = catalog.consent.id if catalog.consent is not None else None
-    issued_at = time.time() - current_app.config["MIN_FORM_SECONDS"]
-    referrer = (exc.token.referrer or None) if exc.token is not None else request.referrer
-    return issue_form_token(referrer=referrer, issued_at=issued_at, consent_id=consent_id)
+    if exc.token is not None:
+        issued_at = time.time() - current_app.config["MIN_FORM_SECONDS"]
+        return issue_form_token(
+            referrer=exc.token.referrer or None, issued_at=issued_at, consent_id=consent_id
+        )
+    return issue_form_token(referrer=request.referrer, consent_id=consent_id)
 
 
 def _store(
