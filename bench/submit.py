@@ -9,8 +9,9 @@ One run, on a throwaway PostgreSQL database it creates and drops:
   distinct email, except a fraction who come back (same email and program) to exercise dedupe.
 - The baseline (bench/baseline_app.py) under gunicorn with the same settings: one POST of the
   same fields, one INSERT of a 23-text-column row, a 303.
-The same Python client (threads, http.client) drives both, in turns (LeadForm, baseline,
-baseline, LeadForm, ...) so that a change in the machine's load hits both sides alike. The
+The same Python client (threads, http.client) drives every side, in turns (LeadForm, baseline,
+reference, reference, baseline, LeadForm, ...) so that a change in the machine's load hits all
+sides alike. The
 target compares whole submissions: LeadForm submissions (GET + POST) per second over baseline
 INSERT requests per second, at least 0.5. On Linux it also reports the CPU time per submission
 of the gunicorn processes, of their PostgreSQL backends and of the load generator, a figure
@@ -540,7 +541,7 @@ def report(lead: Result, base: Result, ref: Result) -> tuple[float, bool]:
         print(
             f"REFERENCE bare Flask form (fixed page + 1 INSERT) submissions/s / baseline = "
             f"{ref.rate():.1f} / {base_rate:.1f} = {ref.rate() / base_rate:.2f}"
-            "  (the most a Flask GET + POST reaches)"
+            "  (a bare Flask GET + POST, on this machine, in this run)"
         )
     if ref.rate():
         print(
@@ -614,7 +615,7 @@ def turns(rounds: int, sides: int = 2) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both sides, print the comparison, clean up."""
+    """Run the three sides, print the comparison, clean up."""
     args = parse_args(argv)
     with throwaway_database(args.postgres) as url:
         info = machine(url)

@@ -61,6 +61,9 @@ def test_name_accepts_letters_of_any_script_and_name_punctuation(value, stored):
         ("=1+2", "Use letters, spaces, hyphens, apostrophes and periods"),
         ("Ma\u200bria", SPECIAL),  # zero-width space: invisible, so say so
         ("Ma\ufeffria", SPECIAL),  # zero-width no-break space (byte order mark)
+        ("\u200dMaria", SPECIAL),  # a joiner joins letters, or it is just invisible
+        ("Maria\u200c", SPECIAL),
+        ("Ma\u200c\u200cria", SPECIAL),
         ("Maria 😀", "Use letters, spaces, hyphens, apostrophes and periods"),
         ("Ma\x00ria", SPECIAL),
         ("Ma\x07ria", SPECIAL),

@@ -45,7 +45,8 @@ _NAME_JOINERS = {"\u200c", "\u200d"}
 # Top-level domains that show up in names bots fill in ("cheap-pills.shop"). A person's name
 # may hold periods ("J.R.", "St. John") but hardly a two-letter label glued to one of these.
 _SPAM_TLDS = (
-    "com|net|org|info|biz|xyz|top|io|co|me|us|ru|cn|su|in|uk|de|tk|ml|ga|cf|gq|pw|cc|ws|tv"
+    # Not the two-letter ones that are also name syllables (co, de, in, me, us...): "Mc.Co".
+    "com|net|org|info|biz|xyz|top|io|ru|cn|su|uk|tk|ml|cf|gq|pw|ws"
     "|shop|store|online|site|website|club|live|life|today|world|bet|casino|poker|win|vip|pro"
     "|loan|loans|money|cash|credit|click|link|buzz|icu|app|dev|cloud|fun|space|tech|stream"
 )
@@ -93,11 +94,11 @@ def clean_name(value: str, label: str) -> str:
         raise FieldError(f"Enter your {label.lower()}.")
     check_text(value, max_length=MAX_LENGTHS["first_name"])
     has_letter = False
-    for ch in value:
+    for index, ch in enumerate(value):
         category = unicodedata.category(ch)
         if category.startswith("L"):
             has_letter = True
-        elif category == "Cf" and ch not in _NAME_JOINERS:
+        elif category == "Cf" and not (ch in _NAME_JOINERS and _joins_letters(value, index)):
             raise FieldError("Remove the special or invisible characters from this field.")
         elif not (category.startswith("M") or ch in _NAME_PUNCTUATION or ch in _NAME_JOINERS):
             raise FieldError(
@@ -106,6 +107,13 @@ def clean_name(value: str, label: str) -> str:
     if not has_letter:
         raise FieldError(f"Enter your {label.lower()}.")
     return value
+
+
+def _joins_letters(value: str, index: int) -> bool:
+    """True when the joiner at `index` sits between two letters (or combining marks)."""
+    if index == 0 or index == len(value) - 1:
+        return False
+    return all(unicodedata.category(value[i])[0] in "LM" for i in (index - 1, index + 1))
 
 
 def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str, str]:
