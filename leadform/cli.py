@@ -156,7 +156,8 @@ def demo_load(leads: int, seed: int | None) -> None:
     session.commit()
     click.echo(
         f"demo: {result.people} people, {result.leads_created} new leads, "
-        f"{result.submissions} submissions ({result.resubmissions} asking again)"
+        f"{result.submissions} submissions ({result.resubmissions} asking again), "
+        f"{result.held} held as suspected spam"
     )
     if result.staff_created:
         click.echo("\n  Demo staff created (shown once; the same password for each):")

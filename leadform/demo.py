@@ -167,6 +167,7 @@ class DemoResult:
     leads_created: int = 0
     submissions: int = 0
     resubmissions: int = 0
+    held: int = 0  # quarantined as suspected spam, for the spam review page
     staff_created: list[StaffUser] = field(default_factory=list)
     staff_password: str | None = None
 
@@ -483,6 +484,56 @@ def _schedule(gen: _Generator, programs: list[Program], count: int) -> Iterator[
     yield from events
 
 
+#: What bots put in a request form, and the reasons the quarantine gives for it.
+_BOT_NAMES = (
+    ("Cheap Meds", "www.pharma-deals.top", ["url_in_name"]),
+    ("SEO", "Ranking https://seo.example", ["url_in_name", "too_fast"]),
+    ("<a href=x>Win</a>", "Prize", ["url_in_name", "honeypot"]),
+    ("Crypto", "Bonus", ["honeypot", "too_fast"]),
+)
+
+
+def _hold_some(
+    session: Session, gen: _Generator, programs: list[Program], consent: Any, count: int
+) -> int:
+    """Quarantine `count` requests: mostly bots, one in four a person who was too quick."""
+    rng = gen.rng
+    for n in range(count):
+        program = rng.choice(programs)
+        when = gen.received_at()
+        if n % 4 == 3:  # a real person whose browser autofilled the form in a second
+            person = gen.person()
+            raw = {
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "email": person.email,
+                "phone": person.phone,
+                "postal_code": person.postal_code or "",
+                "country": person.country,
+                "consent": "y",
+            }
+            reasons = ["too_fast"]
+        else:
+            first, last, reasons = rng.choice(_BOT_NAMES)
+            raw = {
+                "first_name": first,
+                "last_name": last,
+                "email": f"{_ascii(first).lower().replace(' ', '')[:10] or 'x'}{n}@mail.example",
+                "comments": "Best prices online, visit now!!!",
+                "website": "https://spam.example",
+            }
+        service.quarantine_submission(
+            session,
+            {**raw, "program": program.slug},
+            gen.evidence(program, when),
+            idempotency_key=f"demo:{secrets.token_hex(12)}",
+            reasons=reasons,
+            consent=consent if raw.get("consent") else None,
+            program=program,
+        )
+    return count
+
+
 def load_demo(
     session: Session, *, leads: int = 300, seed: int | None = None, now: dt.datetime | None = None
 ) -> DemoResult:
@@ -517,6 +568,7 @@ def load_demo(
 
     for lead in touched.values():
         _work_lead(session, gen, lead, counselors, manager)
+    result.held = _hold_some(session, gen, programs, consent, max(3, leads // 40))
     audit.record(
         session,
         "demo.loaded",

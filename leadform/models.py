@@ -43,6 +43,8 @@ CLOSED_STATUSES: frozenset[str] = frozenset({"not_interested", "unreachable", "i
 STAFF_ROLES: tuple[str, ...] = ("counselor", "manager", "admin")
 CHANNELS: tuple[str, ...] = ("form", "embed", "api")
 SPAM_VERDICTS: tuple[str, ...] = ("ok", "quarantined")
+#: What a manager decided about a quarantined submission.
+SPAM_DECISIONS: tuple[str, ...] = ("released", "dismissed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -269,6 +271,13 @@ class Submission(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint(_in("spam_verdict", SPAM_VERDICTS), name="spam_verdict"),
         Index("ix_submissions_received_at", "received_at"),
+        # The spam review page walks the quarantined ones, newest first, and nothing else.
+        Index(
+            "ix_submissions_quarantined_id",
+            "id",
+            postgresql_where=text("spam_verdict = 'quarantined'"),
+            sqlite_where=text("spam_verdict = 'quarantined'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -318,6 +327,32 @@ class Submission(Base):
 
     lead: Mapped[Lead | None] = relationship()
     consent_text: Mapped[ConsentText | None] = relationship()
+
+
+class SpamReview(Base):
+    """A manager's decision on a quarantined submission, which itself stays as it arrived.
+
+    Released: the request was a person's after all, and a copy of it went through intake
+    (released_submission_id). Dismissed: spam indeed. One decision per submission.
+    """
+
+    __tablename__ = "spam_reviews"
+    __table_args__ = (CheckConstraint(_in("decision", SPAM_DECISIONS), name="decision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), unique=True
+    )
+    decision: Mapped[str] = mapped_column(String(10))
+    reviewer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    reviewed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    released_submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL")
+    )
+
+    reviewer: Mapped[StaffUser | None] = relationship()
 
 
 class Activity(Base):

@@ -16,7 +16,7 @@ from ..forms import BaseForm, select_choices
 from ..models import Program
 from . import validation as v
 from .catalog_cache import ProgramInfo
-from .service import UTM_FIELDS, Inquiry
+from .service import AS_SUBMITTED_FIELDS, UTM_FIELDS, Inquiry
 
 
 def _rule(func: Any) -> Any:
@@ -90,11 +90,6 @@ class CountrySelect(Select):
         selected = field.data if field.data in dict(v.country_choices()) else ""
         params = Markup(html_params(name=field.name, **kwargs))  # noqa: S704 - escaped by WTForms
         return Markup("<select {}>{}</select>").format(params, _country_options(selected))
-
-
-#: Fields whose cleaned value differs from what was typed (collapsed spaces, normalized
-#: email, formatted ZIP): the Submission keeps them as sent.
-_AS_SUBMITTED = ("first_name", "last_name", "email", "postal_code", "country")
 
 
 class RequestInfoForm(BaseForm):
@@ -253,7 +248,7 @@ class RequestInfoForm(BaseForm):
             military=self.military.data or "",
             comments=self.comments.data or "",
             sms_opt_in=bool(self.sms_opt_in.data),
-            as_submitted={name: self[name].data or "" for name in _AS_SUBMITTED},
+            as_submitted={name: self[name].data or "" for name in AS_SUBMITTED_FIELDS},
         )
 
     def utm(self) -> dict[str, str]:

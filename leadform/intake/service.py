@@ -30,6 +30,10 @@ from ..models import (
 from .catalog_cache import ConsentInfo, ProgramInfo
 from .validation import bad_characters
 
+#: Fields whose cleaned value differs from what was typed (collapsed spaces, normalized
+#: email, formatted ZIP): the Submission keeps them as sent (Inquiry.as_submitted).
+AS_SUBMITTED_FIELDS = ("first_name", "last_name", "email", "postal_code", "country")
+
 
 @dataclass(frozen=True)
 class Inquiry:

@@ -22,7 +22,7 @@ def no_store(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the staff blueprint and the login manager."""
-    from . import views  # noqa: F401 - registers the workspace routes on bp
+    from . import spam_views, views  # noqa: F401 - they register their routes on bp
     from .lead_views import duration, staff_time, staff_time_iso, staff_tz_label
 
     # One way to show a time on every staff page: in STAFF_TIMEZONE, never raw UTC.

@@ -1,0 +1,240 @@
+"""The spam quarantine: what was held back, and a manager's decision on it.
+
+A quarantined submission stays exactly as it arrived (evidence is immutable). Releasing it
+runs a copy through intake, as if the person had just sent it (prospect, lead, activity,
+notification), under the idempotency key ``release:<id>``; dismissing it only records the
+decision. Services flush, never commit; the view checks the role and commits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db import utcnow
+from ..intake import service
+from ..intake import validation as v
+from ..models import Activity, ConsentText, Program, SpamReview, StaffUser, Submission
+
+#: Why a submission was held, in words a manager reads (the stored codes are in spam.py).
+REASON_LABELS: dict[str, str] = {
+    "honeypot": "Filled in the hidden bot-trap field",
+    "too_fast": "Sent within seconds of the page loading",
+    "url_in_name": "A web address or markup in a name",
+}
+PAGE_SIZE = 50
+
+
+class ReleaseError(ValueError):
+    """The submission cannot become a lead as it stands; the message says why."""
+
+
+@dataclass(frozen=True)
+class QuarantinePage:
+    """One page of held submissions, newest first, and where the next page starts."""
+
+    submissions: list[Submission]
+    reviews: dict[int, SpamReview]  # by submission id (only on the reviewed list)
+    released_leads: dict[int, int]  # held submission id -> the lead its release went to
+    programs: dict[int, str]  # program id -> name, for the programs on this page
+    next_cursor: int | None
+
+
+def reason_labels(submission: Submission) -> list[str]:
+    """The reasons a submission was held, in words."""
+    codes = [code for code in submission.spam_reasons.split(",") if code]
+    return [REASON_LABELS.get(code, code) for code in codes]
+
+
+def _reviewed(submission_id: object) -> object:
+    return exists().where(SpamReview.submission_id == submission_id)
+
+
+def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> QuarantinePage:
+    """Held submissions still to review (or already reviewed), newest first, keyset paged."""
+    stmt = select(Submission).where(Submission.spam_verdict == "quarantined")
+    stmt = stmt.where(_reviewed(Submission.id) if reviewed else ~_reviewed(Submission.id))
+    if after is not None:
+        stmt = stmt.where(Submission.id < after)
+    rows = list(session.scalars(stmt.order_by(Submission.id.desc()).limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    reviews: dict[int, SpamReview] = {}
+    released: dict[int, int] = {}
+    if reviewed and rows:
+        found = session.scalars(
+            select(SpamReview).where(SpamReview.submission_id.in_([s.id for s in rows]))
+        )
+        reviews = {review.submission_id: review for review in found}
+        copies = {r.released_submission_id: r.submission_id for r in reviews.values()}
+        copies.pop(None, None)
+        if copies:
+            leads = session.execute(
+                select(Submission.id, Submission.lead_id).where(Submission.id.in_(list(copies)))
+            )
+            released = {copies[copy_id]: lead_id for copy_id, lead_id in leads if lead_id}
+    program_ids = {s.program_id for s in rows if s.program_id}
+    programs: dict[int, str] = {}
+    if program_ids:
+        found_programs = session.execute(
+            select(Program.id, Program.name).where(Program.id.in_(program_ids))
+        )
+        programs = {program_id: name for program_id, name in found_programs}
+    return QuarantinePage(rows, reviews, released, programs, rows[-1].id if more else None)
+
+
+def pending_count(session: Session) -> int:
+    """How many held submissions nobody has decided on yet (for the page heading)."""
+    stmt = (
+        select(func.count())
+        .select_from(Submission)
+        .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
+    )
+    return session.scalar(stmt) or 0
+
+
+def held_submission(session: Session, submission_id: int) -> Submission | None:
+    """A quarantined submission by id (None for an accepted one or no such row)."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.spam_verdict != "quarantined":
+        return None
+    return submission
+
+
+def _already_reviewed(session: Session, submission: Submission) -> bool:
+    return session.scalar(select(_reviewed(submission.id))) or False  # type: ignore[arg-type]
+
+
+@contextmanager
+def _checking(label: str) -> Iterator[None]:
+    """Run intake rules on stored values; a FieldError says which field is wrong."""
+    try:
+        yield
+    except v.FieldError as exc:
+        raise ReleaseError(f"{label}: {exc}") from None
+
+
+def inquiry_from(session: Session, submission: Submission) -> service.Inquiry:
+    """The held submission as an intake Inquiry, checked with the form's own rules."""
+    program = session.get(Program, submission.program_id) if submission.program_id else None
+    if program is None:
+        raise ReleaseError("Program: the request names no program we know.")
+    if not submission.consent or submission.consent_text_id is None:
+        raise ReleaseError("Consent: the person did not agree to be contacted.")
+    country = submission.country or None
+    if country is not None and country not in dict(v.country_choices()):
+        raise ReleaseError("Country: not a country from the list.")
+    with _checking("First name"):
+        first_name = v.clean_name(submission.first_name, "First name")
+    with _checking("Last name"):
+        last_name = v.clean_name(submission.last_name, "Last name")
+    with _checking("Email"):
+        email, email_normalized = v.clean_email(submission.email)
+    with _checking("Phone"):
+        phone_e164 = v.clean_phone(submission.phone, country)
+    with _checking("ZIP code"):
+        postal_code = v.clean_postal_code(submission.postal_code, country)
+    with _checking("Questions or comments"):
+        v.check_text(submission.comments, max_length=2000, multiline=True)
+    # Optional choices that no longer fit (a term that has started) are left out, not fatal.
+    start_term = submission.start_term
+    if start_term and not v.valid_start_term(start_term, submission.received_at.date()):
+        start_term = ""
+    education = submission.education_level
+    if education not in dict(v.EDUCATION_LEVELS):
+        education = ""
+    military = submission.military
+    if military not in dict(v.MILITARY_AFFILIATIONS):
+        military = ""
+    return service.Inquiry(
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        email_normalized=email_normalized,
+        program=program,
+        consent=True,
+        phone=submission.phone,
+        phone_e164=phone_e164,
+        postal_code=postal_code,
+        country=country,
+        start_term=start_term,
+        education_level=education,
+        military=military,
+        comments=submission.comments,
+        sms_opt_in=submission.sms_opt_in,
+        as_submitted={name: getattr(submission, name) for name in service.AS_SUBMITTED_FIELDS},
+    )
+
+
+def release(session: Session, submission: Submission, actor: StaffUser) -> service.Outcome:
+    """Send a held submission through intake after all: it becomes (part of) a lead."""
+    if _already_reviewed(session, submission):
+        raise ReleaseError("Someone has already decided on this request.")
+    inquiry = inquiry_from(session, submission)
+    consent = session.get(ConsentText, submission.consent_text_id)
+    if consent is None:  # checked by inquiry_from; the row cannot go while referenced
+        raise ReleaseError("Consent: the consent text shown is gone.")
+    evidence = service.Evidence(
+        channel=submission.channel,
+        ip=submission.ip,
+        user_agent=submission.user_agent,
+        page_url=submission.page_url,
+        referrer=submission.referrer,
+        utm={name: getattr(submission, name) for name in service.UTM_FIELDS},
+        # When the person asked: speed-to-lead counts from then, as it would have.
+        received_at=submission.received_at,
+    )
+    outcome = service.record_submission(
+        session,
+        inquiry,
+        evidence,
+        idempotency_key=f"release:{submission.id}",
+        consent=consent,
+    )
+    reasons = ", ".join(reason_labels(submission)).lower()
+    session.add(
+        Activity(
+            lead_id=outcome.lead_id,
+            kind="released",
+            actor_id=actor.id,
+            submission_id=outcome.submission_id,
+            body=f"Released from the spam quarantine (held for: {reasons}).",
+            data={"quarantined_submission_id": submission.id},
+            created_at=utcnow(),
+        )
+    )
+    session.add(
+        SpamReview(
+            submission_id=submission.id,
+            decision="released",
+            reviewer_id=actor.id,
+            released_submission_id=outcome.submission_id,
+        )
+    )
+    audit.record(
+        session,
+        "spam.released",
+        actor=actor,
+        target_type="submission",
+        target_id=submission.id,
+        lead_id=outcome.lead_id,
+        released_submission_id=outcome.submission_id,
+    )
+    session.flush()
+    return outcome
+
+
+def dismiss(session: Session, submission: Submission, actor: StaffUser) -> None:
+    """Confirm a held submission as spam: it stays stored, off the review list."""
+    if _already_reviewed(session, submission):
+        raise ReleaseError("Someone has already decided on this request.")
+    session.add(SpamReview(submission_id=submission.id, decision="dismissed", reviewer_id=actor.id))
+    audit.record(
+        session, "spam.dismissed", actor=actor, target_type="submission", target_id=submission.id
+    )
+    session.flush()

@@ -1,0 +1,96 @@
+"""The spam review page: managers see what was held back and release or dismiss it."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from .. import audit
+from ..db import get_session
+from ..models import Submission
+from . import bp, spam
+from .access import can_see_evidence, is_db_id, role_required
+
+_ALREADY = "Someone has already decided on this request."
+
+
+@bp.get("/spam")
+@role_required("manager")
+def spam_review() -> str:
+    """Held submissions to review (or the reviewed ones), newest first."""
+    reviewed = request.args.get("view") == "reviewed"
+    raw_after = request.args.get("after", "")
+    after = int(raw_after) if is_db_id(raw_after) else None
+    db = get_session()
+    page = spam.quarantine_page(db, reviewed=reviewed, after=after)
+    pending = spam.pending_count(db)
+    # Quarantined requests hold personal data too: every view of them is audited.
+    audit.record(
+        db,
+        "spam.viewed",
+        actor=current_user,
+        view="reviewed" if reviewed else "to_review",
+        after=after,
+        shown=len(page.submissions),
+    )
+    db.commit()
+    return render_template(
+        "staff/spam.html",
+        page=page,
+        reviewed=reviewed,
+        pending=pending,
+        reason_labels=spam.reason_labels,
+        show_evidence=can_see_evidence(current_user),
+    )
+
+
+def _back() -> Response:
+    return redirect(url_for("staff.spam_review"), code=303)
+
+
+def _held(submission_id: int) -> Submission:
+    held = spam.held_submission(get_session(), submission_id)
+    if held is None:
+        abort(404)
+    return held
+
+
+@bp.post("/spam/<int(max=2147483647):submission_id>/release")
+@role_required("manager")
+def spam_release(submission_id: int) -> Response:
+    """Send a held request through intake after all: it becomes a lead, owner notified."""
+    db = get_session()
+    held = _held(submission_id)
+    name = f"{held.first_name} {held.last_name}".strip() or held.email
+    try:
+        spam.release(db, held, current_user)
+        db.commit()
+    except spam.ReleaseError as exc:
+        db.rollback()
+        flash(f"{name}: not released. {exc}", "danger")
+        return _back()
+    except IntegrityError:  # two managers at once: the unique review row decides
+        db.rollback()
+        flash(_ALREADY, "warning")
+        return _back()
+    flash(f"{name}: released. The request is now a lead in the queue.", "success")
+    return _back()
+
+
+@bp.post("/spam/<int(max=2147483647):submission_id>/dismiss")
+@role_required("manager")
+def spam_dismiss(submission_id: int) -> Response:
+    """Confirm a held request as spam; it stays stored, off the list to review."""
+    db = get_session()
+    held = _held(submission_id)
+    try:
+        spam.dismiss(db, held, current_user)
+        db.commit()
+    except (spam.ReleaseError, IntegrityError):
+        db.rollback()
+        flash(_ALREADY, "warning")
+        return _back()
+    flash("Dismissed as spam.", "success")
+    return _back()

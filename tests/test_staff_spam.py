@@ -1,0 +1,174 @@
+"""The spam review page: managers see what the quarantine held and release or dismiss it."""
+
+from __future__ import annotations
+
+import html
+
+from sqlalchemy import select
+
+from leadform.intake import service
+from leadform.models import (
+    Activity,
+    AuditEvent,
+    Lead,
+    OutboxMessage,
+    Prospect,
+    SpamReview,
+    Submission,
+)
+from tests.conftest import count, valid_form
+
+#: A person's request that tripped the honeypot (autofill can fill a hidden field).
+PERSON = {"first_name": "Aisha", "last_name": "Okafor", "email": "aisha@example.com"}
+
+
+def hold(submit, db, **overrides):
+    """Send a request that the quarantine keeps (the honeypot filled in); return it."""
+    response = submit(valid_form(website="https://autofill.example", **{**PERSON, **overrides}))
+    assert response.status_code == 303
+    held = db.scalars(select(Submission).order_by(Submission.id.desc())).first()
+    assert held.spam_verdict == "quarantined"
+    return held
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def test_managers_see_what_was_held_and_why(submit, client, db, login_as):
+    held = hold(submit, db, comments="Is there an evening cohort?")
+    login_as("manager")
+    page = text(client.get("/staff/spam"))
+    assert "Aisha Okafor" in page
+    assert "aisha@example.com" in page
+    assert "Medical Billing and Coding Certificate" in page
+    assert "Filled in the hidden bot-trap field" in page
+    assert "Is there an evening cohort?" in page
+    assert f"/staff/spam/{held.id}/release" in page
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "spam.viewed")).one()
+
+
+def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, db, login_as):
+    held = hold(submit, db)
+    manager = login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/release")
+    assert response.status_code == 303
+    assert "released" in text(client.get(response.headers["Location"]))
+
+    db.expire_all()
+    lead = db.scalars(select(Lead)).one()
+    prospect = db.scalars(select(Prospect)).one()
+    assert (prospect.first_name, prospect.email) == ("Aisha", "aisha@example.com")
+    copy = db.scalars(select(Submission).where(Submission.spam_verdict == "ok")).one()
+    assert copy.idempotency_key == f"release:{held.id}"
+    assert copy.lead_id == lead.id
+    assert copy.received_at == held.received_at  # speed-to-lead counts from the request
+    assert lead.last_submitted_at == held.received_at
+    # The evidence stays as it arrived.
+    again = db.get(Submission, held.id)
+    assert (again.spam_verdict, again.lead_id) == ("quarantined", None)
+    kinds = {a.kind: a for a in db.scalars(select(Activity).where(Activity.lead_id == lead.id))}
+    assert set(kinds) == {"submitted", "released"}
+    assert kinds["released"].actor_id == manager.id
+    assert count(db, OutboxMessage) == 1  # the owner or team hears of it, as of any request
+    review = db.scalars(select(SpamReview)).one()
+    assert (review.decision, review.reviewer_id, review.released_submission_id) == (
+        "released",
+        manager.id,
+        copy.id,
+    )
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "spam.released")).one()
+
+    assert "Aisha Okafor" not in text(client.get("/staff/spam"))
+    reviewed = text(client.get("/staff/spam?view=reviewed"))
+    assert "Released" in reviewed
+    assert f"/staff/leads/{lead.id}" in reviewed
+    assert "Released from the spam quarantine" in text(client.get(f"/staff/leads/{lead.id}"))
+
+
+def test_a_returning_person_released_joins_their_lead(submit, client, db, login_as, make_lead):
+    lead = make_lead(email="aisha@example.com", first_name="Aisha", last_name="Okafor")
+    held = hold(submit, db)
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    db.expire_all()
+    assert count(db, Lead) == 1
+    assert db.get(Lead, lead.id).submission_count == 2
+
+
+def test_a_request_twice_decided_is_refused_the_second_time(submit, client, db, login_as):
+    held = hold(submit, db)
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    for action in ("release", "dismiss"):
+        response = client.post(f"/staff/spam/{held.id}/{action}")
+        assert "already decided" in text(client.get(response.headers["Location"]))
+    assert count(db, Lead) == 1
+    assert count(db, SpamReview) == 1
+
+
+def test_a_request_that_breaks_the_form_rules_cannot_be_released(submit, client, db, login_as):
+    held = hold(submit, db, first_name="Visit http://spam.example")
+    login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/release")
+    page = text(client.get(response.headers["Location"]))
+    assert "not released. First name:" in page
+    assert count(db, Lead) == 0
+    assert count(db, SpamReview) == 0
+    assert f"/staff/spam/{held.id}/release" in page  # still there to dismiss
+
+
+def test_dismissed_requests_leave_the_list_and_make_no_lead(submit, client, db, login_as):
+    held = hold(submit, db)
+    login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/dismiss")
+    assert "Dismissed as spam." in text(client.get(response.headers["Location"]))
+    assert "Aisha Okafor" not in text(client.get("/staff/spam"))
+    assert "Dismissed" in text(client.get("/staff/spam?view=reviewed"))
+    assert count(db, Lead) == 0
+    assert db.scalars(select(SpamReview)).one().decision == "dismissed"
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "spam.dismissed")).one()
+
+
+def test_only_held_requests_can_be_released(submit, client, db, login_as):
+    submit(valid_form())
+    accepted = db.scalars(select(Submission)).one()
+    login_as("manager")
+    assert client.post(f"/staff/spam/{accepted.id}/release").status_code == 404
+    assert client.post("/staff/spam/999999/dismiss").status_code == 404
+
+
+def test_the_spam_link_is_for_managers(client, login_as):
+    login_as("counselor")
+    assert "/staff/spam" not in client.get("/staff/").get_data(as_text=True)
+    assert client.get("/staff/spam").status_code == 403
+    client.post("/staff/logout")
+    login_as("manager")
+    assert "/staff/spam" in client.get("/staff/").get_data(as_text=True)
+
+
+def test_held_requests_are_paged_newest_first(client, db, login_as):
+    consent = service.get_active_consent(db)
+    for n in range(53):
+        service.quarantine_submission(
+            db,
+            {"first_name": f"Bot{n:02d}", "last_name": "X", "email": f"b{n}@example.com"},
+            service.Evidence(),
+            idempotency_key=f"test:{n}",
+            reasons=["honeypot"],
+            consent=consent,
+            program=None,
+        )
+    db.commit()
+    login_as("manager")
+    first = text(client.get("/staff/spam"))
+    assert "Bot52" in first
+    assert "Bot03" in first
+    assert "Bot02" not in first
+    assert "53</span>" in first  # the count to review
+    older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    second = text(client.get(older))
+    assert "Bot02" in second
+    assert "Bot00" in second
+    assert "Bot03" not in second
+    assert 'rel="next"' not in second
