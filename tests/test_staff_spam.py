@@ -172,3 +172,16 @@ def test_held_requests_are_paged_newest_first(client, db, login_as):
     assert "Bot00" in second
     assert "Bot03" not in second
     assert 'rel="next"' not in second
+
+
+def test_dismiss_all_on_the_page_skips_what_was_already_decided(submit, client, db, login_as):
+    person = hold(submit, db)
+    bots = [hold(submit, db, email=f"bot{n}@example.com", first_name="Bot") for n in range(3)]
+    login_as("manager")
+    client.post(f"/staff/spam/{person.id}/release")
+    ids = [str(s.id) for s in (person, *bots)] + ["junk", "99999999999"]
+    response = client.post("/staff/spam/dismiss", data={"ids": ids})
+    assert "Dismissed 3 as spam." in text(client.get(response.headers["Location"]))
+    decisions = {r.submission_id: r.decision for r in db.scalars(select(SpamReview))}
+    assert decisions == {person.id: "released", **{b.id: "dismissed" for b in bots}}
+    assert "Nothing to review" in text(client.get("/staff/spam"))

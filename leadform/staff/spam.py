@@ -238,3 +238,20 @@ def dismiss(session: Session, submission: Submission, actor: StaffUser) -> None:
         session, "spam.dismissed", actor=actor, target_type="submission", target_id=submission.id
     )
     session.flush()
+
+
+def dismiss_many(session: Session, submission_ids: list[int], actor: StaffUser) -> int:
+    """Dismiss the held requests among these ids that nobody has decided on; how many."""
+    stmt = select(Submission.id).where(
+        Submission.id.in_(submission_ids),
+        Submission.spam_verdict == "quarantined",
+        ~_reviewed(Submission.id),
+    )
+    pending = list(session.scalars(stmt))
+    session.add_all(
+        SpamReview(submission_id=submission_id, decision="dismissed", reviewer_id=actor.id)
+        for submission_id in pending
+    )
+    audit.record(session, "spam.dismissed", actor=actor, submission_ids=pending)
+    session.flush()
+    return len(pending)

@@ -94,3 +94,22 @@ def spam_dismiss(submission_id: int) -> Response:
         return _back()
     flash("Dismissed as spam.", "success")
     return _back()
+
+
+@bp.post("/spam/dismiss")
+@role_required("manager")
+def spam_dismiss_page() -> Response:
+    """Dismiss every request still to review among those the page showed (bots come in bulk)."""
+    ids = [int(raw) for raw in request.form.getlist("ids")[: spam.PAGE_SIZE] if is_db_id(raw)]
+    db = get_session()
+    try:
+        dismissed = spam.dismiss_many(db, ids, current_user)
+        db.commit()
+    except IntegrityError:  # another manager decided on one of them meanwhile
+        db.rollback()
+        flash(
+            "Someone decided on some of these meanwhile; nothing was changed. Try again.", "warning"
+        )
+        return _back()
+    flash(f"Dismissed {dismissed} as spam.", "success")
+    return _back()
