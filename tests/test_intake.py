@@ -308,9 +308,9 @@ def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
 
     from leadform.intake import service
 
-    def store(received_at: dt.datetime, key: str) -> None:
+    def store(received_at: dt.datetime, key: str, first_name: str) -> None:
         inquiry = service.Inquiry(
-            first_name="Pat",
+            first_name=first_name,
             last_name="Jones",
             email="pat@example.com",
             email_normalized="pat@example.com",
@@ -327,11 +327,13 @@ def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
         db.commit()
 
     newer = dt.datetime(2026, 11, 27, 12, 0, 1, tzinfo=dt.UTC)
-    store(newer, "test:newer")
-    store(newer - dt.timedelta(seconds=1), "test:older")
+    store(newer, "test:newer", "Patricia")
+    store(newer - dt.timedelta(seconds=1), "test:older", "Pat")
     db.expire_all()
     lead = db.scalars(select(Lead)).one()
     assert (lead.submission_count, lead.last_submitted_at) == (2, newer)
+    # The person's details come from the newest request, whichever was stored last.
+    assert db.scalars(select(Prospect)).one().first_name == "Patricia"
 
 
 def test_the_privacy_policy_is_linked_when_configured(app, app_config):

@@ -16,7 +16,7 @@ from ..forms import BaseForm, select_choices
 from ..models import Program
 from . import validation as v
 from .catalog_cache import ProgramInfo
-from .service import AS_SUBMITTED_FIELDS, UTM_FIELDS, Inquiry
+from .service import AS_SUBMITTED_FIELDS, CHECKBOX_FALSE_VALUES, UTM_FIELDS, Inquiry
 
 
 def _rule(func: Any) -> Any:
@@ -178,9 +178,12 @@ class RequestInfoForm(BaseForm):
     )
     consent = BooleanField(
         "I agree to be contacted.",  # replaced by the active consent text when rendered
-        false_values=(False, "false", "", "0", "off", "no"),
+        false_values=CHECKBOX_FALSE_VALUES,
     )
-    sms_opt_in = BooleanField("Text me about my request (message and data rates may apply).")
+    sms_opt_in = BooleanField(
+        "Text me about my request (message and data rates may apply).",
+        false_values=CHECKBOX_FALSE_VALUES,
+    )
 
     utm_source = HiddenField()
     utm_medium = HiddenField()

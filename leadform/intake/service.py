@@ -30,6 +30,15 @@ from ..models import (
 from .catalog_cache import ConsentInfo, ProgramInfo
 from .validation import bad_characters
 
+#: What a checkbox sends when it means "no" (BooleanField false_values on the forms).
+CHECKBOX_FALSE_VALUES: tuple[object, ...] = (False, "false", "", "0", "off", "no")
+
+
+def checked(value: object) -> bool:
+    """A form checkbox's value as the form reads it."""
+    return value is not None and value not in CHECKBOX_FALSE_VALUES
+
+
 #: Fields whose cleaned value differs from what was typed (collapsed spaces, normalized
 #: email, formatted ZIP): the Submission keeps them as sent (Inquiry.as_submitted).
 AS_SUBMITTED_FIELDS = ("first_name", "last_name", "email", "postal_code", "country")
@@ -216,6 +225,10 @@ def _prospect_upsert(dialect: str):  # type: ignore[no-untyped-def]
             "sms_opt_in": excluded.sms_opt_in,
             "updated_at": excluded.updated_at,
         },
+        # Only a request at least as new as what the person's details came from updates
+        # them: an older one (a released spam hold, the loser of a race) must not bring back
+        # an old name or a withdrawn SMS opt-in. No row comes back then; see upsert_prospect.
+        where=table.c.updated_at <= excluded.updated_at,
     ).returning(table.c.id)
 
 
@@ -239,8 +252,13 @@ def upsert_prospect(
         "updated_at": now,
     }
     stmt = _prospect_upsert(session.get_bind().dialect.name)
-    # The id comes back with the statement: no second round trip.
-    return session.execute(stmt, values).scalar_one()
+    # The id comes back with the statement: no second round trip, except for an older
+    # request, which changes nothing and so returns nothing.
+    prospect_id = session.execute(stmt, values).scalar_one_or_none()
+    if prospect_id is None:
+        by_email = select(Prospect.id).where(Prospect.email_normalized == inquiry.email_normalized)
+        prospect_id = session.execute(by_email).scalar_one()
+    return prospect_id
 
 
 def _route_owner(session: Session, program: Program | ProgramInfo) -> int | None:
@@ -287,13 +305,23 @@ def _plain_insert(table: Any, returning_id: bool = False):  # type: ignore[no-un
     return stmt.returning(table.c.id) if returning_id else stmt
 
 
+@dataclass(frozen=True)
+class LockedLead:
+    """An existing lead, locked for this transaction, and whether staff changed it since."""
+
+    lead: Lead
+    #: Changed at or after this request's time: an older request (a released spam hold)
+    #: must not reopen it.
+    changed_since: bool
+
+
 def upsert_lead(
     session: Session,
     prospect_id: int,
     program: Program | ProgramInfo,
     evidence: Evidence,
     now: dt.datetime,
-) -> tuple[int, Lead | None]:
+) -> tuple[int, LockedLead | None]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING, then, only when the lead already existed,
@@ -326,10 +354,12 @@ def upsert_lead(
         .with_for_update(),
         execution_options={"populate_existing": True},
     ).one()
+    # Read before this request changes the lead (a flush would move updated_at to now).
+    changed_since = lead.updated_at >= now
     lead.submission_count += 1
     # Two copies racing: the one that waited on the lock may be the older request.
     lead.last_submitted_at = max(lead.last_submitted_at, now)
-    return lead.id, lead
+    return lead.id, LockedLead(lead, changed_since)
 
 
 def record_submission(
@@ -349,7 +379,8 @@ def record_submission(
     """
     now = evidence.received_at
     prospect_id = upsert_prospect(session, inquiry, consent, now)
-    lead_id, lead = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
+    lead_id, existing = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
+    lead = existing.lead if existing is not None else None
     created = lead is None
 
     sent = inquiry.as_submitted
@@ -402,7 +433,9 @@ def record_submission(
         activities = [
             activity("resubmitted", f"Requested information again ({evidence.channel}).", {})
         ]
-        if lead.status in CLOSED_STATUSES:
+        # Reopened by a request newer than the lead's last change: an older one (a spam
+        # hold released later) must not undo a decision staff made after it arrived.
+        if lead.status in CLOSED_STATUSES and existing is not None and not existing.changed_since:
             activities.append(
                 activity(
                     "status_changed",
@@ -469,8 +502,9 @@ def quarantine_submission(
         education_level=text("education_level", 40),
         military=text("military", 40),
         comments=text("comments", 5000),
-        sms_opt_in=bool(raw.get("sms_opt_in")),
-        consent=bool(raw.get("consent")),
+        # As the form reads a checkbox: "no", "off", "0"... are not a tick.
+        sms_opt_in=checked(raw.get("sms_opt_in")),
+        consent=checked(raw.get("consent")),
         consent_text_id=consent.id if consent else None,
         consent_version=consent.version if consent else None,
         consent_sha256=consent.sha256 if consent else None,
