@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from leadform.intake import service
 from leadform.models import (
@@ -12,6 +14,7 @@ from leadform.models import (
     AuditEvent,
     Lead,
     OutboxMessage,
+    Program,
     Prospect,
     SpamReview,
     Submission,
@@ -53,7 +56,7 @@ def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, d
     manager = login_as("manager")
     response = client.post(f"/staff/spam/{held.id}/release")
     assert response.status_code == 303
-    assert "released" in text(client.get(response.headers["Location"]))
+    assert "released. The request is now a lead" in text(client.get(response.headers["Location"]))
 
     db.expire_all()
     lead = db.scalars(select(Lead)).one()
@@ -185,3 +188,116 @@ def test_dismiss_all_on_the_page_skips_what_was_already_decided(submit, client, 
     decisions = {r.submission_id: r.decision for r in db.scalars(select(SpamReview))}
     assert decisions == {person.id: "released", **{b.id: "dismissed" for b in bots}}
     assert "Nothing to review" in text(client.get("/staff/spam"))
+
+
+def test_an_old_hold_released_later_changes_nothing_newer(submit, client, db, login_as):
+    # Held in August with SMS opt-in; the person wrote again since, without it, and the lead
+    # was closed. Releasing the old request must not bring back the old name or the SMS
+    # opt-in, nor reopen the lead.
+    held = hold(submit, db, first_name="Old", sms_opt_in="y")
+    august = dt.datetime(2026, 8, 1, 15, 0, tzinfo=dt.UTC)
+    # Evidence is immutable in the ORM; the test moves the held request back in time.
+    db.execute(update(Submission).where(Submission.id == held.id).values(received_at=august))
+    db.commit()
+    submit(valid_form(**{**PERSON, "first_name": "New", "sms_opt_in": None}))
+    lead = db.scalars(select(Lead)).one()
+    lead.status = "not_interested"
+    db.commit()
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    db.expire_all()
+    prospect = db.scalars(select(Prospect)).one()
+    assert (prospect.first_name, prospect.sms_opt_in) == ("New", False)
+    lead = db.scalars(select(Lead)).one()
+    assert (lead.status, lead.submission_count) == ("not_interested", 2)
+    assert lead.last_submitted_at > august
+    assert db.scalars(select(SpamReview)).one().decision == "released"
+
+
+def test_a_program_no_longer_offered_is_not_released_into(submit, client, db, login_as):
+    held = hold(submit, db)
+    db.execute(update(Program).where(Program.id == held.program_id).values(active=False))
+    db.commit()
+    login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/release")
+    assert "is no longer offered" in text(client.get(response.headers["Location"]))
+    assert count(db, Lead) == 0
+    refused = db.scalars(select(AuditEvent).where(AuditEvent.action == "spam.release_refused"))
+    assert refused.one().target_id == str(held.id)
+
+
+def test_a_domain_as_a_name_is_not_released(submit, client, db, login_as):
+    held = hold(submit, db, last_name="www.pharma-deals.top")
+    login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/release")
+    assert "Last name: holds a web address" in text(client.get(response.headers["Location"]))
+    assert count(db, Lead) == 0
+
+
+def test_consent_sent_as_no_is_not_consent(client, db, login_as, make_program):
+    # Hand-made requests send "no" for an unticked box; the quarantine reads it as the form does.
+    consent = service.get_active_consent(db)
+    program = db.scalars(select(Program)).first()
+    held = service.quarantine_submission(
+        db,
+        {**valid_form(**PERSON), "consent": "no", "sms_opt_in": "off"},
+        service.Evidence(),
+        idempotency_key="test:no",
+        reasons=["honeypot"],
+        consent=consent,
+        program=program,
+    )
+    db.commit()
+    assert (held.consent, held.sms_opt_in) == (False, False)
+    login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/release")
+    assert "Consent: the person did not agree" in text(client.get(response.headers["Location"]))
+
+
+def test_a_start_term_that_has_begun_is_left_out(client, db, login_as):
+    program = db.scalars(select(Program).where(Program.active.is_(True))).first()
+    held = service.quarantine_submission(
+        db,
+        {**valid_form(**PERSON), "start_term": "2020-fall"},
+        service.Evidence(),
+        idempotency_key="test:term",
+        reasons=["too_fast"],
+        consent=service.get_active_consent(db),
+        program=program,
+    )
+    db.commit()
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    copy = db.scalars(select(Submission).where(Submission.spam_verdict == "ok")).one()
+    assert copy.start_term == ""
+    assert count(db, Lead) == 1
+
+
+def test_reviewed_lists_the_latest_decision_first(submit, client, db, login_as):
+    older = hold(submit, db, email="older@example.com", first_name="Olga")
+    newer = hold(submit, db, email="newer@example.com", first_name="Nina")
+    login_as("manager")
+    client.post(f"/staff/spam/{newer.id}/dismiss")
+    client.post(f"/staff/spam/{older.id}/dismiss")
+    page = text(client.get("/staff/spam?view=reviewed"))
+    assert page.index("Olga") < page.index("Nina")
+
+
+def test_the_count_to_review_stops_at_the_cap(submit, client, db, login_as, monkeypatch):
+    from leadform.staff import spam
+
+    monkeypatch.setattr(spam, "COUNT_CAP", 2)
+    for n in range(3):
+        hold(submit, db, email=f"p{n}@example.com")
+    login_as("manager")
+    assert "2+</span>" in text(client.get("/staff/spam"))
+
+
+def test_the_dismiss_all_form_lists_the_page(submit, client, db, login_as):
+    held = [hold(submit, db, email=f"b{n}@example.com") for n in range(2)]
+    login_as("manager")
+    page = client.get("/staff/spam").get_data(as_text=True)
+    form = page.split('action="/staff/spam/dismiss"', 1)[1].split("</form>", 1)[0]
+    assert {f'name="ids" value="{h.id}"' for h in held} <= set(
+        re.findall(r'name="ids" value="\d+"', form)
+    )

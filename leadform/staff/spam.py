@@ -56,21 +56,37 @@ def _reviewed(submission_id: object) -> object:
 
 
 def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> QuarantinePage:
-    """Held submissions still to review (or already reviewed), newest first, keyset paged."""
-    stmt = select(Submission).where(Submission.spam_verdict == "quarantined")
-    stmt = stmt.where(_reviewed(Submission.id) if reviewed else ~_reviewed(Submission.id))
-    if after is not None:
-        stmt = stmt.where(Submission.id < after)
-    rows = list(session.scalars(stmt.order_by(Submission.id.desc()).limit(PAGE_SIZE + 1)))
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    """Held submissions still to review (newest first) or the decisions (latest first).
+
+    Keyset paged: `after` is the last submission id shown (to review) or the last review id
+    shown (reviewed), and next_cursor the same for the next page.
+    """
     reviews: dict[int, SpamReview] = {}
     released: dict[int, int] = {}
-    if reviewed and rows:
-        found = session.scalars(
-            select(SpamReview).where(SpamReview.submission_id.in_([s.id for s in rows]))
-        )
+    if reviewed:
+        decided = select(SpamReview)
+        if after is not None:
+            decided = decided.where(SpamReview.id < after)
+        found = list(session.scalars(decided.order_by(SpamReview.id.desc()).limit(PAGE_SIZE + 1)))
+        more = len(found) > PAGE_SIZE
+        found = found[:PAGE_SIZE]
         reviews = {review.submission_id: review for review in found}
+        held = {
+            s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(reviews)))
+        }
+        rows = [held[review.submission_id] for review in found]
+        cursor = found[-1].id if more else None
+    else:
+        stmt = select(Submission).where(
+            Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id)
+        )
+        if after is not None:
+            stmt = stmt.where(Submission.id < after)
+        rows = list(session.scalars(stmt.order_by(Submission.id.desc()).limit(PAGE_SIZE + 1)))
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        cursor = rows[-1].id if more else None
+    if reviews:
         copies = {r.released_submission_id: r.submission_id for r in reviews.values()}
         copies.pop(None, None)
         if copies:
@@ -85,17 +101,23 @@ def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> Q
             select(Program.id, Program.name).where(Program.id.in_(program_ids))
         )
         programs = {program_id: name for program_id, name in found_programs}
-    return QuarantinePage(rows, reviews, released, programs, rows[-1].id if more else None)
+    return QuarantinePage(rows, reviews, released, programs, cursor)
+
+
+#: Counting stops here ("1,000+"): bots never stop, and an exact count would grow forever.
+COUNT_CAP = 1000
 
 
 def pending_count(session: Session) -> int:
-    """How many held submissions nobody has decided on yet (for the page heading)."""
-    stmt = (
-        select(func.count())
-        .select_from(Submission)
+    """How many held submissions nobody has decided on yet, up to COUNT_CAP + 1."""
+    newest = (
+        select(Submission.id)
         .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
+        .order_by(Submission.id.desc())
+        .limit(COUNT_CAP + 1)
+        .subquery()
     )
-    return session.scalar(stmt) or 0
+    return session.scalar(select(func.count()).select_from(newest)) or 0
 
 
 def held_submission(session: Session, submission_id: int) -> Submission | None:
@@ -124,6 +146,11 @@ def inquiry_from(session: Session, submission: Submission) -> service.Inquiry:
     program = session.get(Program, submission.program_id) if submission.program_id else None
     if program is None:
         raise ReleaseError("Program: the request names no program we know.")
+    if not program.active:
+        raise ReleaseError(f"Program: {program.name} is no longer offered.")
+    for label, name in (("First name", submission.first_name), ("Last name", submission.last_name)):
+        if v.looks_like_spam_name(name):
+            raise ReleaseError(f"{label}: holds a web address or markup, as bots' names do.")
     if not submission.consent or submission.consent_text_id is None:
         raise ReleaseError("Consent: the person did not agree to be contacted.")
     country = submission.country or None
@@ -143,7 +170,7 @@ def inquiry_from(session: Session, submission: Submission) -> service.Inquiry:
         v.check_text(submission.comments, max_length=2000, multiline=True)
     # Optional choices that no longer fit (a term that has started) are left out, not fatal.
     start_term = submission.start_term
-    if start_term and not v.valid_start_term(start_term, submission.received_at.date()):
+    if start_term and not v.valid_start_term(start_term):
         start_term = ""
     education = submission.education_level
     if education not in dict(v.EDUCATION_LEVELS):
@@ -248,10 +275,14 @@ def dismiss_many(session: Session, submission_ids: list[int], actor: StaffUser) 
         ~_reviewed(Submission.id),
     )
     pending = list(session.scalars(stmt))
+    if not pending:
+        return 0
     session.add_all(
         SpamReview(submission_id=submission_id, decision="dismissed", reviewer_id=actor.id)
         for submission_id in pending
     )
-    audit.record(session, "spam.dismissed", actor=actor, submission_ids=pending)
+    audit.record(
+        session, "spam.dismissed", actor=actor, target_type="submission", submission_ids=pending
+    )
     session.flush()
     return len(pending)

@@ -33,7 +33,7 @@ def spam_review() -> str:
         actor=current_user,
         view="reviewed" if reviewed else "to_review",
         after=after,
-        shown=len(page.submissions),
+        submission_ids=[item.id for item in page.submissions],
     )
     db.commit()
     return render_template(
@@ -41,6 +41,7 @@ def spam_review() -> str:
         page=page,
         reviewed=reviewed,
         pending=pending,
+        count_cap=spam.COUNT_CAP,
         reason_labels=spam.reason_labels,
         show_evidence=can_see_evidence(current_user),
     )
@@ -69,6 +70,15 @@ def spam_release(submission_id: int) -> Response:
         db.commit()
     except spam.ReleaseError as exc:
         db.rollback()
+        audit.record(
+            db,
+            "spam.release_refused",
+            actor=current_user,
+            target_type="submission",
+            target_id=submission_id,
+            reason=str(exc),
+        )
+        db.commit()
         flash(f"{name}: not released. {exc}", "danger")
         return _back()
     except IntegrityError:  # two managers at once: the unique review row decides

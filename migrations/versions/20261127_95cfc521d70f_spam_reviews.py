@@ -55,14 +55,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("submission_id", name=op.f("uq_spam_reviews_submission_id")),
     )
     # Partial: only quarantined rows, which the spam review page walks newest first.
-    op.create_index(
-        "ix_submissions_quarantined_id",
-        "submissions",
-        ["id"],
-        unique=False,
-        postgresql_where=sa.text("spam_verdict = 'quarantined'"),
-        sqlite_where=sa.text("spam_verdict = 'quarantined'"),
-    )
+    # CONCURRENTLY on PostgreSQL, outside the migration's transaction, so a large submissions
+    # table keeps taking requests while the index builds.
+    index = {
+        "index_name": "ix_submissions_quarantined_id",
+        "table_name": "submissions",
+        "columns": ["id"],
+        "unique": False,
+        "postgresql_where": sa.text("spam_verdict = 'quarantined'"),
+        "sqlite_where": sa.text("spam_verdict = 'quarantined'"),
+    }
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            op.create_index(**index, postgresql_concurrently=True)
+    else:
+        op.create_index(**index)
 
     # ### end Alembic commands ###
 
