@@ -321,3 +321,16 @@ def test_passwords_are_stored_as_argon2id(db, make_staff):
     user = make_staff(password="a long enough password")
     assert user.password_hash.startswith("$argon2id$")
     assert "a long enough password" not in user.password_hash
+
+
+def test_typing_on_the_lead_page_keeps_the_session_alive(client, login_as, clock):
+    # The lead page calls /staff/keep-alive while someone types a note: 50 minutes of
+    # typing must not end in the sign-in page and a lost note.
+    login_as()
+    for _ in range(5):
+        clock.advance(minutes=10)
+        assert client.post("/staff/keep-alive").status_code == 204
+    clock.advance(minutes=10)
+    assert client.get("/staff/").status_code == 200
+    clock.advance(minutes=31)  # then truly idle
+    assert client.post("/staff/keep-alive").status_code == 302

@@ -145,3 +145,17 @@ def test_hostile_markup_renders_as_text(
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("script", has_text="alert").count() == 0
     assert dialogs == []
+
+
+def test_typing_a_note_tells_the_server_someone_is_there(
+    counselor: Any, make_lead: Any, live_server: str, page: Page
+) -> None:
+    lead = make_lead(email="typing@example.com", owner=counselor)
+    sign_in(page, live_server, counselor)
+    page.goto(f"{live_server}/staff/leads/{lead.id}")
+    # Once a minute in use; at once here.
+    page.locator("[data-keep-alive-url]").evaluate("el => { el.dataset.keepAliveEvery = '0'; }")
+    with page.expect_response(re.compile(r"/staff/keep-alive$")) as answer:
+        page.locator("#note-form").get_by_label("Note").press_sequentially("Still on the call")
+    assert answer.value.status == 204
+    assert answer.value.request.method == "POST"

@@ -366,6 +366,18 @@ def lead_detail(lead_id: int) -> RenderResult:
 # --- actions ------------------------------------------------------------------------------
 
 
+@bp.post("/keep-alive")
+@role_required("counselor")
+def keep_alive() -> tuple[str, int]:
+    """Typing counts as activity: the lead page calls this while someone writes a note.
+
+    The idle timeout is for a workspace left alone, not for a counselor who spends half an
+    hour on a call typing notes (their text would be lost to the sign-in page). The staff
+    before-request hook has already renewed the session; nothing else happens here.
+    """
+    return "", 204
+
+
 def _done(lead: Lead, message: str) -> Response:
     """Commit, say what happened, and go back to the lead page (POST/redirect/GET)."""
     get_session().commit()
