@@ -72,7 +72,7 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
-    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # WTF_CSRF_TIME_LIMIT: set in load_config to the staff session's absolute limit.
     MAX_CONTENT_LENGTH = 256 * 1024  # a request-info form is a few KB; refuse floods early
 
 
@@ -83,6 +83,16 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
         app.config.from_prefixed_env("LEADFORM")
     else:
         app.config.update(config)
+
+    # A CSRF token lasts as long as a staff session may (STAFF_ABSOLUTE_TIMEOUT_HOURS): a
+    # form open in a live session never fails on an expired token and loses what was typed.
+    if config is not None:
+        explicit = "WTF_CSRF_TIME_LIMIT" in config
+    else:
+        explicit = "LEADFORM_WTF_CSRF_TIME_LIMIT" in os.environ
+    if not explicit:
+        hours = float(app.config["STAFF_ABSOLUTE_TIMEOUT_HOURS"])
+        app.config["WTF_CSRF_TIME_LIMIT"] = int(hours * 3600)
 
     production = app.config["ENV"] == "production"
     if production and "LEADFORM_SESSION_COOKIE_SECURE" not in os.environ:

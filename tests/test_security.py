@@ -377,3 +377,11 @@ def test_a_bug_shows_a_friendly_500_and_is_logged(production_like, app, caplog):
     api = app.test_client().get("/boom", headers={"Accept": "application/json"})
     assert api.status_code == 500
     assert api.get_json() == {"error": "Something went wrong on our side"}
+
+
+def test_csrf_tokens_last_as_long_as_a_staff_session(database_url):
+    # A form open in a live session must not fail on an expired CSRF token.
+    config = {"DATABASE_URL": database_url, "SECRET_KEY": "k" * 40}
+    assert create_app(config).config["WTF_CSRF_TIME_LIMIT"] == 12 * 3600
+    longer = create_app({**config, "STAFF_ABSOLUTE_TIMEOUT_HOURS": 24})
+    assert longer.config["WTF_CSRF_TIME_LIMIT"] == 24 * 3600
