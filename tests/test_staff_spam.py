@@ -19,6 +19,7 @@ from leadform.models import (
     SpamReview,
     Submission,
 )
+from leadform.staff import leads
 from tests.conftest import count, valid_form
 
 #: A person's request that tripped the honeypot (autofill can fill a hidden field).
@@ -56,7 +57,8 @@ def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, d
     manager = login_as("manager")
     response = client.post(f"/staff/spam/{held.id}/release")
     assert response.status_code == 303
-    assert "released. The request is now a lead" in text(client.get(response.headers["Location"]))
+    page = text(client.get(response.headers["Location"]))
+    assert "released. The request is now a new lead in the queue." in page
 
     db.expire_all()
     lead = db.scalars(select(Lead)).one()
@@ -200,10 +202,9 @@ def test_an_old_hold_released_later_changes_nothing_newer(submit, client, db, lo
     db.execute(update(Submission).where(Submission.id == held.id).values(received_at=august))
     db.commit()
     submit(valid_form(**{**PERSON, "first_name": "New", "sms_opt_in": None}))
-    lead = db.scalars(select(Lead)).one()
-    lead.status = "not_interested"
+    manager = login_as("manager")
+    leads.change_status(db, db.scalars(select(Lead)).one(), "not_interested", manager)
     db.commit()
-    login_as("manager")
     client.post(f"/staff/spam/{held.id}/release")
     db.expire_all()
     prospect = db.scalars(select(Prospect)).one()
@@ -301,3 +302,25 @@ def test_the_dismiss_all_form_lists_the_page(submit, client, db, login_as):
     assert {f'name="ids" value="{h.id}"' for h in held} <= set(
         re.findall(r'name="ids" value="\d+"', form)
     )
+
+
+def test_a_hold_from_after_the_lead_was_closed_reopens_it(submit, client, db, login_as):
+    # Held A came before the lead was closed, held B after. Releasing A first (which touches
+    # the lead) must not stop B, a request newer than the decision, from reopening it.
+    submit(valid_form(**PERSON))
+    manager = login_as("manager")
+    lead = db.scalars(select(Lead)).one()
+    before_close = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    leads.change_status(db, lead, "not_interested", manager)
+    db.commit()
+    early = hold(submit, db)
+    db.execute(update(Submission).where(Submission.id == early.id).values(received_at=before_close))
+    db.commit()
+    late = hold(submit, db)
+    client.post(f"/staff/spam/{early.id}/release")
+    db.expire_all()
+    assert db.get(Lead, lead.id).status == "not_interested"
+    response = client.post(f"/staff/spam/{late.id}/release")
+    assert "closed lead is open again" in text(client.get(response.headers["Location"]))
+    db.expire_all()
+    assert db.get(Lead, lead.id).status == "new"

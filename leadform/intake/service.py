@@ -307,12 +307,12 @@ def _plain_insert(table: Any, returning_id: bool = False):  # type: ignore[no-un
 
 @dataclass(frozen=True)
 class LockedLead:
-    """An existing lead, locked for this transaction, and whether staff changed it since."""
+    """An existing lead, locked for this transaction, and whether staff closed it since."""
 
     lead: Lead
-    #: Changed at or after this request's time: an older request (a released spam hold)
-    #: must not reopen it.
-    changed_since: bool
+    #: Closed by a status change at or after this request's time: an older request (a
+    #: released spam hold) must not reopen it.
+    closed_since: bool
 
 
 def upsert_lead(
@@ -354,12 +354,20 @@ def upsert_lead(
         .with_for_update(),
         execution_options={"populate_existing": True},
     ).one()
-    # Read before this request changes the lead (a flush would move updated_at to now).
-    changed_since = lead.updated_at >= now
+    closed_since = False
+    if lead.status in CLOSED_STATUSES:
+        # When staff last decided the status: not updated_at, which any change (an owner,
+        # a follow-up, this very request's flush) moves. Rare path: closed leads only.
+        decided_at = session.scalar(
+            select(func.max(Activity.created_at)).where(
+                Activity.lead_id == lead.id, Activity.kind == "status_changed"
+            )
+        )
+        closed_since = decided_at is not None and decided_at >= now
     lead.submission_count += 1
     # Two copies racing: the one that waited on the lock may be the older request.
     lead.last_submitted_at = max(lead.last_submitted_at, now)
-    return lead.id, LockedLead(lead, changed_since)
+    return lead.id, LockedLead(lead, closed_since)
 
 
 def record_submission(
@@ -433,9 +441,9 @@ def record_submission(
         activities = [
             activity("resubmitted", f"Requested information again ({evidence.channel}).", {})
         ]
-        # Reopened by a request newer than the lead's last change: an older one (a spam
-        # hold released later) must not undo a decision staff made after it arrived.
-        if lead.status in CLOSED_STATUSES and existing is not None and not existing.changed_since:
+        # Reopened by a request newer than the status decision: an older one (a spam hold
+        # released later) must not undo a decision staff made after it arrived.
+        if lead.status in CLOSED_STATUSES and existing is not None and not existing.closed_since:
             activities.append(
                 activity(
                     "status_changed",

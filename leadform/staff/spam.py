@@ -1,9 +1,11 @@
 """The spam quarantine: what was held back, and a manager's decision on it.
 
 A quarantined submission stays exactly as it arrived (evidence is immutable). Releasing it
-runs a copy through intake, as if the person had just sent it (prospect, lead, activity,
-notification), under the idempotency key ``release:<id>``; dismissing it only records the
-decision. Services flush, never commit; the view checks the role and commits once.
+runs a copy through intake at its original time, under the idempotency key ``release:<id>``:
+a new lead (notified like any), or one more request on the person's lead. Being older than
+what came since, it does not overwrite newer details nor reopen a lead closed after it
+arrived. Dismissing only records the decision. Services flush, never commit; the view checks
+the role and commits once.
 """
 
 from __future__ import annotations

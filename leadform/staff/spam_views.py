@@ -66,7 +66,7 @@ def spam_release(submission_id: int) -> Response:
     held = _held(submission_id)
     name = f"{held.first_name} {held.last_name}".strip() or held.email
     try:
-        spam.release(db, held, current_user)
+        outcome = spam.release(db, held, current_user)
         db.commit()
     except spam.ReleaseError as exc:
         db.rollback()
@@ -85,7 +85,13 @@ def spam_release(submission_id: int) -> Response:
         db.rollback()
         flash(_ALREADY, "warning")
         return _back()
-    flash(f"{name}: released. The request is now a lead in the queue.", "success")
+    if outcome.lead_created:
+        result = "The request is now a new lead in the queue."
+    elif outcome.reopened:
+        result = "Their closed lead is open again, with this request."
+    else:
+        result = "The request was added to their lead."
+    flash(f"{name}: released. {result}", "success")
     return _back()
 
 
