@@ -395,24 +395,15 @@ def _work_lead(
     )
     first_touch = min(start + delay, now - dt.timedelta(minutes=1))
     lead.owner_id = owner.id
-    if rng.random() < 0.5:
-        add(
-            "assigned",
-            owner,
-            first_touch - dt.timedelta(minutes=1),
-            f"Claimed by {owner.name}.",
-            from_owner=None,
-            to_owner=owner.id,
-        )
-    else:
-        add(
-            "assigned",
-            manager,
-            first_touch - dt.timedelta(minutes=1),
-            f"Assigned to {owner.name}.",
-            from_owner=None,
-            to_owner=owner.id,
-        )
+    claimed = rng.random() < 0.5  # else a manager assigned it
+    add(
+        "assigned",
+        owner if claimed else manager,
+        first_touch - dt.timedelta(minutes=1),
+        f"{'Claimed by' if claimed else 'Assigned to'} {owner.name}.",
+        from_owner=None,
+        to_owner=owner.id,
+    )
 
     choices = FINAL_STATUSES
     if lead.submission_count > 1:

@@ -326,6 +326,7 @@ class Submission(Base):
     spam_reasons: Mapped[str] = mapped_column(String(200), default="")
 
     lead: Mapped[Lead | None] = relationship()
+    program: Mapped[Program | None] = relationship()
     consent_text: Mapped[ConsentText | None] = relationship()
 
 
@@ -353,6 +354,10 @@ class SpamReview(Base):
     )
 
     reviewer: Mapped[StaffUser | None] = relationship()
+    submission: Mapped[Submission] = relationship(foreign_keys=[submission_id])
+    released_submission: Mapped[Submission | None] = relationship(
+        foreign_keys=[released_submission_id]
+    )
 
 
 class Activity(Base):

@@ -24,7 +24,6 @@ from wtforms.validators import ValidationError
 
 from ..db import get_session
 from ..extensions import csrf, limiter
-from ..models import Program
 from . import service, spam
 from . import validation as v
 from .catalog_cache import Catalog, ConsentInfo, ProgramInfo, catalog_cache, consent_version
@@ -343,8 +342,7 @@ def _store(
             raise
         # The same answer as the first time: the program of what was stored, even when
         # this copy (back button, another program picked) asked for a different one.
-        first = db.get(Program, stored.program_id) if stored.program_id else None
-        return _thanks_redirect(first.name if first else None)
+        return _thanks_redirect(stored.program.name if stored.program else None)
     return _thanks_redirect(program.name if program else None)
 
 

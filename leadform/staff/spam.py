@@ -15,15 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .. import audit
 from ..db import utcnow
 from ..intake import service
 from ..intake import validation as v
-from ..models import Activity, ConsentText, Program, SpamReview, StaffUser, Submission
+from ..models import Activity, SpamReview, StaffUser, Submission
 
-#: Why a submission was held, in words a manager reads (the stored codes are in spam.py).
+#: Why a submission was held, in words a manager reads (the codes intake/spam.py stores).
 REASON_LABELS: dict[str, str] = {
     "honeypot": "Filled in the hidden bot-trap field",
     "too_fast": "Sent within seconds of the page loading",
@@ -38,12 +38,10 @@ class ReleaseError(ValueError):
 
 @dataclass(frozen=True)
 class QuarantinePage:
-    """One page of held submissions, newest first, and where the next page starts."""
+    """One page of held submissions, and where the next page starts."""
 
-    submissions: list[Submission]
+    submissions: list[Submission]  # each with its program loaded
     reviews: dict[int, SpamReview]  # by submission id (only on the reviewed list)
-    released_leads: dict[int, int]  # held submission id -> the lead its release went to
-    programs: dict[int, str]  # program id -> name, for the programs on this page
     next_cursor: int | None
 
 
@@ -63,47 +61,29 @@ def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> Q
     Keyset paged: `after` is the last submission id shown (to review) or the last review id
     shown (reviewed), and next_cursor the same for the next page.
     """
-    reviews: dict[int, SpamReview] = {}
-    released: dict[int, int] = {}
+    with_program = selectinload(Submission.program)
     if reviewed:
-        decided = select(SpamReview)
-        if after is not None:
-            decided = decided.where(SpamReview.id < after)
-        found = list(session.scalars(decided.order_by(SpamReview.id.desc()).limit(PAGE_SIZE + 1)))
-        more = len(found) > PAGE_SIZE
-        found = found[:PAGE_SIZE]
-        reviews = {review.submission_id: review for review in found}
-        held = {
-            s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(reviews)))
-        }
-        rows = [held[review.submission_id] for review in found]
-        cursor = found[-1].id if more else None
+        stmt = select(SpamReview).options(
+            selectinload(SpamReview.submission).options(with_program),
+            selectinload(SpamReview.released_submission),
+        )
+        key = SpamReview.id
     else:
-        stmt = select(Submission).where(
-            Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id)
+        stmt = (
+            select(Submission)
+            .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
+            .options(with_program)
         )
-        if after is not None:
-            stmt = stmt.where(Submission.id < after)
-        rows = list(session.scalars(stmt.order_by(Submission.id.desc()).limit(PAGE_SIZE + 1)))
-        more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
-        cursor = rows[-1].id if more else None
-    if reviews:
-        copies = {r.released_submission_id: r.submission_id for r in reviews.values()}
-        copies.pop(None, None)
-        if copies:
-            leads = session.execute(
-                select(Submission.id, Submission.lead_id).where(Submission.id.in_(list(copies)))
-            )
-            released = {copies[copy_id]: lead_id for copy_id, lead_id in leads if lead_id}
-    program_ids = {s.program_id for s in rows if s.program_id}
-    programs: dict[int, str] = {}
-    if program_ids:
-        found_programs = session.execute(
-            select(Program.id, Program.name).where(Program.id.in_(program_ids))
-        )
-        programs = {program_id: name for program_id, name in found_programs}
-    return QuarantinePage(rows, reviews, released, programs, cursor)
+        key = Submission.id
+    if after is not None:
+        stmt = stmt.where(key < after)
+    found = list(session.scalars(stmt.order_by(key.desc()).limit(PAGE_SIZE + 1)))
+    cursor = found[PAGE_SIZE - 1].id if len(found) > PAGE_SIZE else None
+    found = found[:PAGE_SIZE]
+    if not reviewed:
+        return QuarantinePage(found, {}, cursor)
+    reviews = {review.submission_id: review for review in found}
+    return QuarantinePage([review.submission for review in found], reviews, cursor)
 
 
 #: Counting stops here ("1,000+"): bots never stop, and an exact count would grow forever.
@@ -143,9 +123,9 @@ def _checking(label: str) -> Iterator[None]:
         raise ReleaseError(f"{label}: {exc}") from None
 
 
-def inquiry_from(session: Session, submission: Submission) -> service.Inquiry:
+def inquiry_from(submission: Submission) -> service.Inquiry:
     """The held submission as an intake Inquiry, checked with the form's own rules."""
-    program = session.get(Program, submission.program_id) if submission.program_id else None
+    program = submission.program
     if program is None:
         raise ReleaseError("Program: the request names no program we know.")
     if not program.active:
@@ -204,8 +184,8 @@ def release(session: Session, submission: Submission, actor: StaffUser) -> servi
     """Send a held submission through intake after all: it becomes (part of) a lead."""
     if _already_reviewed(session, submission):
         raise ReleaseError("Someone has already decided on this request.")
-    inquiry = inquiry_from(session, submission)
-    consent = session.get(ConsentText, submission.consent_text_id)
+    inquiry = inquiry_from(submission)
+    consent = submission.consent_text
     if consent is None:  # checked by inquiry_from; the row cannot go while referenced
         raise ReleaseError("Consent: the consent text shown is gone.")
     evidence = service.Evidence(
