@@ -9,7 +9,7 @@ One run, on a throwaway PostgreSQL database it creates (and drops unless --keep)
    Distributions: 50 programs (Zipf-like popularity), 10 counselors (uneven load), statuses
    by lead age (recent leads open, old ones closed), follow-ups on open leads, UTM values,
    ~1.2 leads per prospect, 1-3 submissions per lead, 3 years of arrivals skewed recent.
-2. Each queue query through the app's own service code (staff/queue.py), repeated --runs
+2. Each queue query through the app's own service code (leadform/core/leads/queue.py), repeated --runs
    times after a warm-up: p50 and p95, and their ratio to a primary-key lookup timed the
    same way. The whole GET /staff/ request (test client) is timed too.
 3. The CSV export through the real view (Flask test client, streamed response read in
@@ -408,13 +408,13 @@ def captured_sql(engine: Any) -> Iterator[list[tuple[str, Any]]]:
 
 
 def measure(info: dict[str, Any], runs: int, explain: bool) -> list[dict[str, Any]]:
-    """Time each queue query through staff/queue.py; optionally print EXPLAIN ANALYZE."""
+    """Time each queue query through leadform/core/leads/queue.py; optionally print EXPLAIN ANALYZE."""
+    from leadform.core.leads import queue
     from sqlalchemy import select, text
 
     from leadform import create_app
-    from leadform.db import get_engine, get_session
+    from leadform.context import get_engine, get_session
     from leadform.models import Lead, Program
-    from leadform.staff import queue
 
     app = create_app(bench_config())
     rng = random.Random(SEED + 1)
@@ -683,14 +683,13 @@ def main() -> int:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
     try:
         from alembic import command
-
-        from leadform.catalog import load_catalog, read_catalog
-        from leadform.migrate import alembic_config
+        from leadform.core.programs import load_catalog, read_catalog
+        from leadform.cli.migrate import alembic_config
 
         if not args.reuse:
             command.upgrade(alembic_config(db_url()), "head")
             from leadform import create_app
-            from leadform.db import get_session
+            from leadform.context import get_session
 
             app = create_app(bench_config())
             with app.app_context():

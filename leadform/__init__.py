@@ -6,12 +6,22 @@ from typing import Any
 
 from flask import Flask
 
-from . import cli, config, db, errors, migrate, security, staff
-from .extensions import csrf, limiter
+from . import config, context
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the application: configuration, database, extensions, blueprints, commands."""
+    """Build the application: configuration, database, extensions, blueprints, commands.
+
+    The composition root: settings are read here, once, into a frozen Settings object that
+    the adapters hand to the core (docs/architecture.md).
+    """
+    from . import cli
+    from .cli import migrate
+    from .web import errors, security, staff
+    from .web.extensions import csrf, limiter
+    from .web.health import bp as health_bp
+    from .web.public.views import bp as public_bp
+
     app = Flask(
         __name__,
         instance_relative_config=True,
@@ -19,13 +29,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder="../static",
     )
     config.load_config(app, test_config)
-    db.init_app(app)
+    context.init_app(app)
     security.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
-
-    from .health import bp as health_bp
-    from .intake.views import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(health_bp)

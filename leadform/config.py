@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask
 
+from .core.settings import Settings
+
 #: Values that must never reach production as a secret key.
 WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "development"}
 
@@ -120,6 +122,18 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
         raise RuntimeError("LEADFORM_PRIVACY_URL must be an http(s):// address.")
     if production:
         _warn_about_production_gaps(app)
+    app.extensions["leadform.settings"] = build_settings(app)
+
+
+def build_settings(app: Flask) -> Settings:
+    """The typed, frozen settings the core receives, from the app's configuration."""
+    return Settings.from_mapping(app.config, mail_folder=str(Path(app.instance_path) / "mail"))
+
+
+def refresh_settings(app: Flask) -> Settings:
+    """Rebuild the settings after app.config changed (tests that change a setting)."""
+    app.extensions["leadform.settings"] = build_settings(app)
+    return app.extensions["leadform.settings"]
 
 
 def _warn_about_production_gaps(app: Flask) -> None:

@@ -1,14 +1,13 @@
-"""Declarative base, engine and the per-request session."""
+"""Declarative base, column types and engines (no web framework: see leadform.context)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from flask import Flask, current_app, g
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -104,35 +103,3 @@ def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def init_app(app: Flask) -> None:
-    """Create the app's engine and session factory and close the session after each request."""
-    engine = build_engine(
-        app.config["DATABASE_URL"],
-        pool_size=app.config["DATABASE_POOL_SIZE"],
-        echo=app.config["DATABASE_ECHO"],
-        busy_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"],
-    )
-    app.extensions["leadform.engine"] = engine
-    app.extensions["leadform.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
-    app.teardown_appcontext(_close_session)
-
-
-def get_engine() -> Engine:
-    """Return the current app's engine."""
-    return current_app.extensions["leadform.engine"]
-
-
-def get_session() -> Session:
-    """Return the session for this request or CLI command, opening it on first use."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["leadform.sessionmaker"]()
-    return g.db_session
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    """Close (and so roll back anything uncommitted) at the end of the app context."""
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.close()

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -24,33 +23,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, utcnow
-
-# Lead statuses, in the order staff work through them.
-LEAD_STATUSES: tuple[str, ...] = (
-    "new",
-    "attempted",
-    "contacted",
-    "qualified",
-    "applied",
-    "enrolled",
-    "not_interested",
-    "unreachable",
-    "invalid",
+from .vocab import (
+    ACTIVITY_KINDS,
+    CHANNELS,
+    LEAD_STATUSES,
+    SPAM_DECISIONS,
+    SPAM_VERDICTS,
+    STAFF_ROLES,
 )
-#: Statuses a re-submission reopens to "new": the person asked again, so work resumes.
-#: "enrolled" and "applied" are kept: a student asking again is not a new lead.
-CLOSED_STATUSES: frozenset[str] = frozenset({"not_interested", "unreachable", "invalid"})
-STAFF_ROLES: tuple[str, ...] = ("counselor", "manager", "admin")
-CHANNELS: tuple[str, ...] = ("form", "embed", "api")
-SPAM_VERDICTS: tuple[str, ...] = ("ok", "quarantined")
-#: What a manager decided about a quarantined submission.
-SPAM_DECISIONS: tuple[str, ...] = ("released", "dismissed")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    """SQL for a CHECK that a column holds one of a fixed set of strings."""
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
+from .vocab import sql_in as _in
 
 
 class Program(Base):
@@ -92,8 +73,12 @@ class ConsentText(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class StaffUser(UserMixin, Base):
-    """A member of the enrollment team (with Flask-Login's user API)."""
+class StaffUser(Base):
+    """A member of the enrollment team.
+
+    It also speaks Flask-Login's user protocol (is_authenticated, is_active, is_anonymous,
+    get_id) in plain Python, so the model needs no web framework.
+    """
 
     __tablename__ = "staff_users"
     __table_args__ = (CheckConstraint(_in("role", STAFF_ROLES), name="role"),)
@@ -115,9 +100,19 @@ class StaffUser(UserMixin, Base):
         return f"{self.id}:{self.session_version}"
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         """A deactivated account cannot sign in."""
         return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        """A loaded staff user is signed in (the anonymous user is another class)."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Never: see is_authenticated."""
+        return False
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.email} {self.role}>"
@@ -364,7 +359,10 @@ class Activity(Base):
     """One entry of a lead's timeline."""
 
     __tablename__ = "activities"
-    __table_args__ = (Index("ix_activities_lead_id_created_at", "lead_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_activities_lead_id_created_at", "lead_id", "created_at"),
+        CheckConstraint(_in("kind", ACTIVITY_KINDS), name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))

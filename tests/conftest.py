@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from factories import PG_URL, create_lead, hidden_fields, valid_form
 from flask import Flask, g
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from leadform import create_app
-from leadform.catalog import load_catalog, read_catalog
-from leadform.db import Base, build_engine, get_engine, get_session
-from leadform.intake.tokens import issue_form_token
+from leadform.context import get_engine, get_session, settings
+from leadform.core.accounts import users
+from leadform.core.programs import load_catalog, read_catalog
+from leadform.db import Base, build_engine
 from leadform.models import Program
-
-PG_URL = os.environ.get("LEADFORM_TEST_DATABASE_URL")
-PROGRAM = "medical-billing-and-coding-certificate"
 
 
 @pytest.fixture(scope="session")
@@ -162,48 +159,6 @@ def make_program(db: Session) -> Callable[..., Program]:
     return make
 
 
-def valid_form(**overrides: Any) -> dict[str, Any]:
-    """A complete, valid request-info submission; override or drop (None) any field."""
-    data: dict[str, Any] = {
-        "first_name": "Maria",
-        "last_name": "O'Neil-Gómez",
-        "email": "maria@example.com",
-        "phone": "(317) 555-0123",
-        "country": "US",
-        "postal_code": "46204",
-        "program": PROGRAM,
-        "start_term": "undecided",
-        "education_level": "high_school",
-        "military": "none",
-        "comments": "Can I study part time?",
-        "consent": "y",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def count(db: Session, model: Any) -> int:
-    """How many rows a table holds."""
-    return db.scalar(select(func.count()).select_from(model)) or 0
-
-
-def form_token(app: Flask, *, age: float = 0.0) -> str:
-    """A form token as the app signs it, issued `age` seconds ago."""
-    with app.test_request_context():
-        return issue_form_token(issued_at=time.time() - age)
-
-
-def hidden_fields(html: str) -> dict[str, str]:
-    """The hidden inputs (tokens, attribution) of a rendered form."""
-    found = {}
-    for tag in re.findall(r"<input[^>]*>", html):
-        name = re.search(r'name="([^"]+)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name and 'type="hidden"' in tag:
-            found[name.group(1)] = value.group(1) if value else ""
-    return found
-
-
 @pytest.fixture
 def submit(client: FlaskClient) -> Callable[..., Any]:
     """GET the form page (for fresh tokens), then POST the data as a browser would."""
@@ -240,8 +195,6 @@ def live_server(app: Flask) -> Iterator[str]:
 @pytest.fixture
 def make_staff(db: Session) -> Callable[..., Any]:
     """Create a staff user: make_staff(role="counselor", email=..., password=...)."""
-    from leadform.staff import users
-
     counter = iter(range(1, 10_000))
 
     def make(role: str = "counselor", **values: Any) -> Any:
@@ -252,6 +205,7 @@ def make_staff(db: Session) -> Callable[..., Any]:
             values.pop("name", f"{role.title()} {n}"),
             role,
             values.pop("password", "correct horse battery"),
+            argon2_profile=settings().argon2_profile,
         )
         for key, value in values.items():
             setattr(user, key, value)
@@ -278,40 +232,10 @@ def login_as(client: FlaskClient, make_staff: Callable[..., Any]) -> Callable[..
 
 @pytest.fixture
 def make_lead(db: Session) -> Callable[..., Any]:
-    """Store a lead through the intake service: make_lead(email=..., program=slug, **fields)."""
-    import secrets
+    """Store a lead through the submit use case: make_lead(email=..., program=slug, **fields)."""
 
-    from leadform.intake import service
-    from leadform.intake.validation import clean_email
-
-    def make(email: str = "lead@example.com", program: str = PROGRAM, **values: Any) -> Any:
-        owner = values.pop("owner", None)
-        status = values.pop("status", None)
-        utm = {k: values.pop(k) for k in list(values) if k.startswith("utm_")}
-        shown, normalized = clean_email(email)
-        inquiry = service.Inquiry(
-            first_name=values.pop("first_name", "Pat"),
-            last_name=values.pop("last_name", "Jones"),
-            email=shown,
-            email_normalized=normalized,
-            program=service.get_program(db, program),
-            consent=True,
-            **values,
-        )
-        outcome = service.record_submission(
-            db,
-            inquiry,
-            service.Evidence(ip="203.0.113.7", user_agent="pytest", utm=utm),
-            idempotency_key=f"test:{secrets.token_hex(8)}",
-            consent=service.get_active_consent(db),
-        )
-        lead = outcome.lead(db)
-        if owner is not None:
-            lead.owner_id = owner.id
-        if status is not None:
-            lead.status = status
-        db.commit()
-        return lead
+    def make(*args: Any, **values: Any) -> Any:
+        return create_lead(db, settings(), *args, **values)
 
     return make
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from factories import PROGRAM
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
-from leadform.db import get_session
-from leadform.intake import service
+from leadform.context import get_session
+from leadform.core.intake import store as service
 from leadform.models import Lead, Program, Prospect, Submission
-from tests.conftest import PROGRAM
 
 pytestmark = pytest.mark.browser
 

@@ -7,12 +7,12 @@ import re
 from typing import Any
 
 import pytest
+from factories import PROGRAM, hidden_fields, valid_form
 from sqlalchemy import delete, select, update
 
-from leadform.catalog import set_consent_text
-from leadform.intake import catalog_cache as catalog_cache_module
+from leadform.core.intake import catalog as catalog_cache_module
+from leadform.core.programs import set_consent_text
 from leadform.models import ConsentText, Program, Submission
-from tests.conftest import PROGRAM, hidden_fields, valid_form
 
 NEW_CONSENT = "By selecting Request information you let Lakeside College contact you (v2)."
 
@@ -158,7 +158,7 @@ def _without_tokens(html: str) -> str:
     ],
 )
 def test_cached_form_page_is_the_page_rendered_afresh(app, client, path):
-    from leadform.intake import views
+    from leadform.web.public import views
 
     served = [client.get(path).get_data(as_text=True) for _ in range(2)]  # a miss, then a hit
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from leadform.catalog import read_catalog
+from leadform.core.programs import read_catalog
 from leadform.models import ConsentText, Program
 
 CONSENT = "You may contact me about programs by email and phone."

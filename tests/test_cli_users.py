@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from leadform.db import get_engine
+from leadform.context import get_engine
 from leadform.models import AuditEvent, StaffUser
 
 PASSWORD = "a long enough password"

@@ -7,10 +7,10 @@ import threading
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from factories import count, hidden_fields, valid_form
 from sqlalchemy import select
 
 from leadform.models import Activity, Lead, OutboxMessage, Prospect, Submission
-from tests.conftest import count, hidden_fields, valid_form
 
 THANKS = "/request-info/thanks"
 

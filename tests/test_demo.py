@@ -7,7 +7,8 @@ import re
 
 from sqlalchemy import func, select
 
-from leadform.db import get_engine, utcnow
+from leadform.context import get_engine
+from leadform.db import utcnow
 from leadform.models import Activity, Lead, OutboxMessage, Prospect, StaffUser, Submission
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import phonenumbers
 import pytest
+from factories import PG_URL, PROGRAM, form_token, valid_form
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,12 +22,12 @@ from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
 
 from leadform import create_app
-from leadform.catalog import load_catalog, read_catalog
-from leadform.db import Base, get_engine, get_session
-from leadform.intake import validation as v
-from leadform.intake.service import UTM_FIELDS
+from leadform.context import get_engine, get_session
+from leadform.core.intake import validation as v
+from leadform.core.intake.inquiry import UTM_FIELDS
+from leadform.core.programs import load_catalog, read_catalog
+from leadform.db import Base
 from leadform.models import Lead, Program, Prospect, Submission
-from tests.conftest import PG_URL, PROGRAM, form_token, valid_form
 
 # --- one app for the whole module: a few hundred requests, no schema rebuild for each ------
 

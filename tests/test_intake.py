@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from factories import PROGRAM, count, valid_form
 from sqlalchemy import select
 
 from leadform.models import Activity, Lead, OutboxMessage, Prospect, Submission
-from tests.conftest import PROGRAM, count, valid_form
 
 
 def test_directory_lists_active_programs_with_links(client):
@@ -138,7 +138,7 @@ def test_errors_keep_values_and_link_from_summary(submit, db):
 
 
 def test_same_form_token_twice_is_one_submission(client, db):
-    from tests.conftest import hidden_fields
+    from factories import hidden_fields
 
     fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
     first = client.post("/request-info", data={**fields, **valid_form()})
@@ -151,7 +151,7 @@ def test_same_form_token_twice_is_one_submission(client, db):
 def test_same_form_token_for_another_program_gets_the_first_answer(client, db):
     # Sent, then back, another program picked, sent again: nothing new is stored, and the
     # thanks page names the program that was requested, not the one that was not stored.
-    from tests.conftest import hidden_fields
+    from factories import hidden_fields
 
     fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
     first = client.post("/request-info", data={**fields, **valid_form()})
@@ -240,9 +240,9 @@ def test_resubmission_reopens_only_closed_leads(submit, db, status, after):
 def test_a_failure_while_storing_leaves_nothing_behind(app, client, monkeypatch):
     # No `db` fixture here: its app context would be shared with the request and keep
     # the failed request's session (and its uncommitted rows) alive.
-    from leadform.db import get_session
-    from leadform.intake import service
-    from tests.conftest import hidden_fields
+    from factories import hidden_fields
+
+    from leadform.context import get_session
 
     class BrokenOutbox:
         """Fails as the outbox row is written (after the other rows of the submission)."""
@@ -251,7 +251,9 @@ def test_a_failure_while_storing_leaves_nothing_behind(app, client, monkeypatch)
         def __table__(self):
             raise RuntimeError("outbox unavailable")
 
-    monkeypatch.setattr(service, "OutboxMessage", BrokenOutbox())
+    from leadform.core import outbox
+
+    monkeypatch.setattr(outbox, "OutboxMessage", BrokenOutbox())
     fields = hidden_fields(client.get("/request-info").get_data(as_text=True))
     with pytest.raises(RuntimeError, match="outbox unavailable"):
         client.post("/request-info", data={**fields, **valid_form()})
@@ -276,7 +278,7 @@ def test_a_stored_submission_cannot_be_changed(submit, db):
 
 
 def test_errors_on_a_program_page_re_render_that_program_page(client, db):
-    from tests.conftest import hidden_fields
+    from factories import hidden_fields
 
     page = client.get(f"/programs/{PROGRAM}").get_data(as_text=True)
     fields = hidden_fields(page)
@@ -306,7 +308,7 @@ def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
     # Two copies racing: the one that waited on the lead's lock can be the older request.
     import datetime as dt
 
-    from leadform.intake import service
+    from leadform.core.intake import store as service
 
     def store(received_at: dt.datetime, key: str, first_name: str) -> None:
         inquiry = service.Inquiry(

@@ -10,13 +10,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from factories import PG_URL
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from leadform import create_app
+from leadform.cli.migrate import alembic_config
 from leadform.db import Base, build_engine
-from leadform.migrate import alembic_config
-from tests.conftest import PG_URL
 
 # SQLite cannot reflect expression indexes (lower(name) for search), so Alembic's compare
 # skips them there with a warning; the PostgreSQL run of this test checks them.

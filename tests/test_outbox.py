@@ -10,16 +10,20 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+from factories import set_config
 from sqlalchemy import select
 
+from leadform.context import get_sessionmaker, settings
+from leadform.core import outbox
 from leadform.db import utcnow
 from leadform.models import OutboxMessage
-from leadform.outbox import senders, worker
+from leadform.worker import deliver as worker
+from leadform.worker import senders
 
 
-def run_once(app) -> worker.BatchResult:
+def run_once(app) -> outbox.BatchResult:
     with app.app_context():
-        return worker.work(app.extensions["leadform.sessionmaker"], once=True)
+        return worker.work(get_sessionmaker(), settings(), once=True)
 
 
 def mails(app) -> list[email.message.Message]:
@@ -38,6 +42,7 @@ def app_config(app_config, tmp_path):
 @pytest.fixture(autouse=True)
 def _instance_in_tmp(app, tmp_path):
     app.instance_path = str(tmp_path / "instance")
+    set_config(app)  # the mail folder follows the instance folder
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -83,7 +88,7 @@ def test_new_lead_notifies_team_once(app, make_lead, db):
 
 def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):
     owner = make_staff("counselor", email="owner@staff.example.com")
-    from leadform.intake.service import get_program
+    from leadform.core.intake.store import get_program
 
     get_program(db, "master-health-informatics").default_owner_id = owner.id
     db.commit()
@@ -93,8 +98,11 @@ def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):
 
 
 def test_webhook_is_signed_and_carries_the_lead(app, make_lead, receiver):
-    app.config["WEBHOOK_URL"] = f"http://127.0.0.1:{receiver.server_port}/hook"
-    app.config["WEBHOOK_SECRET"] = "s3cret"
+    set_config(
+        app,
+        WEBHOOK_URL=f"http://127.0.0.1:{receiver.server_port}/hook",
+        WEBHOOK_SECRET="s3cret",
+    )
     lead = make_lead(email="wes@example.com")
     run_once(app)
     assert len(receiver.received) == 1
@@ -109,9 +117,12 @@ def test_webhook_is_signed_and_carries_the_lead(app, make_lead, receiver):
 
 
 def test_failed_webhook_is_retried_with_backoff_then_dead(app, make_lead, receiver, db):
-    app.config["WEBHOOK_URL"] = f"http://127.0.0.1:{receiver.server_port}/hook"
-    app.config["NOTIFY_EMAILS"] = ""
-    app.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    set_config(
+        app,
+        WEBHOOK_URL=f"http://127.0.0.1:{receiver.server_port}/hook",
+        NOTIFY_EMAILS="",
+        OUTBOX_MAX_ATTEMPTS=2,
+    )
     receiver.status = 500
     make_lead()
     result = run_once(app)
@@ -133,7 +144,7 @@ def test_failed_webhook_is_retried_with_backoff_then_dead(app, make_lead, receiv
 
 
 def test_quarantined_submission_sends_nothing(app, submit, db):
-    from tests.conftest import valid_form
+    from factories import valid_form
 
     submit(valid_form(website="http://spam.example"))
     assert db.scalars(select(OutboxMessage)).all() == []
@@ -147,9 +158,9 @@ def test_claims_do_not_overlap(app, make_lead, db):
         make_lead(email=f"p{n}@example.com")
     maker = app.extensions["leadform.sessionmaker"]
     with app.app_context(), maker() as first, maker() as second:
-        a = worker.claim(first, 3, utcnow())
+        a = outbox.claim(first, 3, utcnow())
         first.commit()
-        b = worker.claim(second, 3, utcnow())
+        b = outbox.claim(second, 3, utcnow())
         second.commit()
     assert len(a) == 3
     assert len(b) == 1
@@ -157,9 +168,9 @@ def test_claims_do_not_overlap(app, make_lead, db):
 
 
 def test_backoff_grows_and_is_capped():
-    assert worker.backoff(1) == dt.timedelta(seconds=30)
-    assert worker.backoff(2) == dt.timedelta(seconds=60)
-    assert worker.backoff(30) == dt.timedelta(hours=6)
+    assert outbox.backoff(1) == dt.timedelta(seconds=30)
+    assert outbox.backoff(2) == dt.timedelta(seconds=60)
+    assert outbox.backoff(30) == dt.timedelta(hours=6)
 
 
 def test_cli_work_once(app, make_lead):
@@ -198,8 +209,8 @@ def test_smtp_login_refused_without_starttls(app, monkeypatch):
             sent["message"] = message
 
     monkeypatch.setattr(senders.smtplib, "SMTP", FakeSMTP)
-    app.config["SMTP_URL"] = "smtp://user:secret@mail.example.com:587"
-    with app.app_context(), pytest.raises(senders.DeliveryError, match="STARTTLS"):
-        senders.send_email(["a@example.com"], "Hi", "Body")
+    config = set_config(app, SMTP_URL="smtp://user:secret@mail.example.com:587")
+    with pytest.raises(senders.DeliveryError, match="STARTTLS"):
+        senders.send_email(config, ["a@example.com"], "Hi", "Body")
     assert "password" not in sent
     assert "message" not in sent

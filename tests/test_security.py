@@ -10,14 +10,14 @@ import time
 import uuid
 
 import pytest
+from factories import count, form_token, hidden_fields, set_config, valid_form
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from leadform import create_app
-from leadform.db import get_engine
-from leadform.extensions import limiter
+from leadform.context import get_engine
 from leadform.models import Submission
-from tests.conftest import count, form_token, hidden_fields, valid_form
+from leadform.web.extensions import limiter
 
 STRONG_KEY = "Xq3v9Lr0-production-key-with-plenty-of-entropy-0123"
 RESUBMIT = "select Request information again"
@@ -83,7 +83,7 @@ def test_csrf_token_from_another_session_is_refused(csrf_on, app, client, db):
 def test_expired_session_keeps_the_time_trap_satisfied(csrf_on, app, client, db):
     # The session cookie expired while the form was open for a minute: the re-rendered form
     # must not make a quick second click look like a bot.
-    app.config["MIN_FORM_SECONDS"] = 3
+    set_config(app, MIN_FORM_SECONDS=3)
     data = {"csrf_token": "stale", "form_token": form_token(app, age=60), **valid_form()}
     response = client.post("/request-info", data=data)
     assert_form_kept(response, valid_form())
@@ -117,9 +117,9 @@ def test_form_token_signed_with_another_key_is_refused(client, db):
 
 def test_forms_open_during_a_key_rotation_still_go_through(app, client, db):
     # The old key stays in SECRET_KEY_FALLBACKS for a while: a form it signed is accepted.
-    app.config["MIN_FORM_SECONDS"] = 3
+    set_config(app, MIN_FORM_SECONDS=3)
     old_key = "the-old-key-" * 4
-    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    set_config(app, SECRET_KEY_FALLBACKS=[old_key])
     signed_before = URLSafeSerializer(old_key, salt="leadform.form-token").dumps(
         {"n": "old-nonce", "t": time.time() - 60}
     )
@@ -130,7 +130,7 @@ def test_forms_open_during_a_key_rotation_still_go_through(app, client, db):
 
 def test_a_token_got_back_for_a_missing_one_still_counts_from_now(app, client, db):
     # A bot that posts without a token, then at once with the one it got back, is too fast.
-    app.config["MIN_FORM_SECONDS"] = 3
+    set_config(app, MIN_FORM_SECONDS=3)
     response = client.post("/request-info", data=valid_form())
     assert response.status_code == 400
     fresh = hidden_fields(response.get_data(as_text=True))["form_token"]
@@ -140,7 +140,7 @@ def test_a_token_got_back_for_a_missing_one_still_counts_from_now(app, client, d
 
 
 def test_expired_form_token_keeps_values_and_the_next_click_is_accepted(app, client, db):
-    app.config.update(FORM_TOKEN_MAX_AGE=60, MIN_FORM_SECONDS=3)
+    set_config(app, FORM_TOKEN_MAX_AGE=60, MIN_FORM_SECONDS=3)
     old = form_token(app, age=3600)
     data = valid_form(comments="Open since yesterday")
     response = client.post("/request-info", data={"form_token": old, **data})
@@ -224,7 +224,7 @@ def test_behind_one_proxy_the_last_hop_is_the_client(one_proxy, app, client, db)
 
 
 def test_behind_a_proxy_each_client_has_its_own_limit(one_proxy, limited, app_config, app):
-    app.config["SUBMIT_RATE_LIMIT"] = "1 per minute"
+    set_config(app, SUBMIT_RATE_LIMIT="1 per minute")
     client = app.test_client()
     first = {"X-Forwarded-For": "203.0.113.1"}
     second = {"X-Forwarded-For": "203.0.113.2"}

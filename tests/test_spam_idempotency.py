@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from factories import PROGRAM, count, form_token, hidden_fields, valid_form
 from sqlalchemy import select
 
 from leadform.models import Activity, Lead, OutboxMessage, Prospect, Submission
-from tests.conftest import PROGRAM, count, form_token, hidden_fields, valid_form
 
 
 def assert_quarantined(db, reason: str) -> Submission:

@@ -11,7 +11,7 @@ from flask_login.utils import encode_cookie
 from sqlalchemy import select
 
 from leadform.models import AuditEvent
-from leadform.staff import auth
+from leadform.web.staff import auth
 
 
 def test_anonymous_is_sent_to_login(client):

@@ -11,9 +11,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from leadform.core.leads import export
 from leadform.db import utcnow
 from leadform.models import AuditEvent
-from leadform.staff import export
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -54,7 +54,7 @@ def test_export_is_streamed_with_a_server_filename_and_every_column(manager_clie
         email="ann@example.com",
         first_name="Ann",
         last_name="Lee",
-        phone_e164="+13175550123",
+        phone="+13175550123",
         postal_code="46204",
         country="US",
         utm_source="google",

@@ -7,13 +7,14 @@ import html
 import re
 
 import pytest
+from factories import set_config, valid_form
 from flask import g
 from sqlalchemy import func, select, update
 
+from leadform.core.audit import Actor
+from leadform.core.leads import actions as leads
 from leadform.db import utcnow
 from leadform.models import Activity, AuditEvent, Lead, Submission
-from leadform.staff import leads
-from tests.conftest import valid_form
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 # Follow-up dates must lie in the future: use a year well ahead of today.
@@ -150,10 +151,10 @@ def test_other_leads_and_possible_duplicates_are_listed(
     client, make_lead, make_staff, login_as, db
 ):
     counselor = make_staff("counselor")
-    lead = make_lead(email="sam@example.com", phone_e164="+13175550199", owner=counselor)
+    lead = make_lead(email="sam@example.com", phone="+13175550199", owner=counselor)
     other_program = make_lead(email="sam@example.com", program=OTHER_PROGRAM, owner=counselor)
-    twin = make_lead(email="sammy.work@example.com", first_name="Samuel", phone_e164="+13175550199")
-    stranger = make_lead(email="else@example.com", first_name="Eve", phone_e164="+13175550100")
+    twin = make_lead(email="sammy.work@example.com", first_name="Samuel", phone="+13175550199")
+    stranger = make_lead(email="else@example.com", first_name="Eve", phone="+13175550100")
     login_as(user=counselor)
 
     body = page(client, lead)
@@ -172,17 +173,17 @@ def test_leads_the_counselor_may_not_open_are_counted_not_shown(
     client, make_lead, make_staff, login_as
 ):
     counselor, colleague = make_staff("counselor"), make_staff("counselor")
-    lead = make_lead(email="a@example.com", phone_e164="+13175550199", owner=counselor)
+    lead = make_lead(email="a@example.com", phone="+13175550199", owner=counselor)
     theirs = make_lead(
         email="b.private@example.com",
         first_name="Bianca",
-        phone_e164="+13175550199",
+        phone="+13175550199",
         owner=colleague,
     )
     also = make_lead(
         email="c.private@example.com",
         first_name="Carmen",
-        phone_e164="+13175550199",
+        phone="+13175550199",
         owner=colleague,
     )
     other_program = make_lead(email="a@example.com", program=OTHER_PROGRAM, owner=colleague)
@@ -202,8 +203,8 @@ def test_leads_the_counselor_may_not_open_are_counted_not_shown(
 
 def test_managers_see_every_related_lead(client, make_lead, make_staff, login_as):
     counselor, colleague = make_staff("counselor"), make_staff("counselor")
-    lead = make_lead(email="a@example.com", phone_e164="+13175550199", owner=counselor)
-    theirs = make_lead(email="b@example.com", phone_e164="+13175550199", owner=colleague)
+    lead = make_lead(email="a@example.com", phone="+13175550199", owner=counselor)
+    theirs = make_lead(email="b@example.com", phone="+13175550199", owner=colleague)
     other_program = make_lead(email="a@example.com", program=OTHER_PROGRAM, owner=colleague)
     login_as("manager")
 
@@ -337,7 +338,7 @@ def test_follow_up_round_trip_in_the_staff_time_zone(client, own_lead, db):
 
 
 def test_follow_up_uses_the_configured_time_zone(app, client, make_lead, make_staff, login_as, db):
-    app.config["STAFF_TIMEZONE"] = "Europe/Berlin"
+    set_config(app, STAFF_TIMEZONE="Europe/Berlin")
     counselor = make_staff("counselor")
     lead = make_lead(owner=counselor)
     login_as(user=counselor)
@@ -382,7 +383,7 @@ def test_claim_does_not_take_a_lead_claimed_meanwhile(db, make_lead, make_staff)
     )
     assert lead.owner_id is None
     with pytest.raises(leads.LeadActionError):
-        leads.claim(db, lead, second)
+        leads.claim(db, lead, Actor(user=second), utcnow())
     assert fresh(db, lead).owner_id == first.id
 
 
@@ -605,7 +606,7 @@ def test_stored_markup_renders_as_text(client, make_lead, make_staff, login_as, 
 
 
 def test_csrf_is_enforced_on_lead_actions(app, make_lead, make_staff, client, db):
-    app.config["WTF_CSRF_ENABLED"] = True
+    set_config(app, WTF_CSRF_ENABLED=True)
     counselor = make_staff("counselor")
     lead = make_lead(owner=counselor)
     login_page = client.get("/staff/login").get_data(as_text=True)

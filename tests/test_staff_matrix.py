@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from leadform import create_app
+from leadform.core.leads.permissions import ROLE_RANK
 from leadform.db import Base
 from leadform.models import AuditEvent
-from leadform.staff.access import ROLE_RANK, role_required
+from leadform.web.staff.access import role_required
 
 PROGRAM = "medical-billing-and-coding-certificate"
 ROLES = ("counselor", "manager", "admin")

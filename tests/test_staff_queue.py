@@ -10,11 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories import set_config
 from sqlalchemy import select, update
 
-from leadform.db import get_session, utcnow
+from leadform.context import get_session
+from leadform.core.accounts import users
+from leadform.db import utcnow
 from leadform.models import Activity, AuditEvent, Lead, Program, Prospect
-from leadform.staff import users
 
 OTHER_PROGRAM = "bs-health-information-management"
 Y = dt.date.today().year + 2
@@ -139,7 +141,7 @@ def test_manager_sees_everyone_and_tab_counts(get, lead, login_as, make_staff):
 
 
 def test_tab_counts_stop_at_the_cap(app, get, lead, login_as):
-    app.config["QUEUE_COUNT_CAP"] = 2
+    set_config(app, QUEUE_COUNT_CAP=2)
     login_as("manager")
     for name in ("A", "B", "C"):
         lead(name)
@@ -198,7 +200,7 @@ def test_received_days_are_staff_time_zone_days(app, get, lead, login_as):
     lead("Morning", created_at=dt.datetime(2026, 1, 10, 14, 0, tzinfo=dt.UTC))  # 9 AM EST
     assert names(get(received_from="2026-01-09", received_to="2026-01-09")) == ["Evening"]
     assert names(get(received_from="2026-01-10", received_to="2026-01-10")) == ["Morning"]
-    app.config["STAFF_TIMEZONE"] = "UTC"
+    set_config(app, STAFF_TIMEZONE="UTC")
     assert names(get(received_from="2026-01-10", received_to="2026-01-10")) == [
         "Morning",
         "Evening",
@@ -273,7 +275,7 @@ def test_new_leads_past_speed_to_lead_stand_out(get, lead, login_as):
 
 
 def test_speed_to_lead_target_is_configurable(app, get, lead, login_as):
-    app.config["SPEED_TO_LEAD_MINUTES"] = 60
+    set_config(app, SPEED_TO_LEAD_MINUTES=60)
     login_as("manager")
     lead("Waiting", age=dt.timedelta(minutes=20))
     assert "lead-late" not in get()
@@ -308,7 +310,7 @@ def thirty_leads(lead, db):
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "follow_up"])
 def test_keyset_pages_walk_every_row_once_in_order(app, get, login_as, thirty_leads, sort):
-    app.config["QUEUE_PAGE_SIZE"] = 7
+    set_config(app, QUEUE_PAGE_SIZE=7)
     login_as("manager")
     pages = _walk(get, {"sort": sort})
     assert [len(p) for p in pages] == [7, 7, 7, 7, 2]
@@ -329,7 +331,7 @@ def test_keyset_pages_walk_every_row_once_in_order(app, get, login_as, thirty_le
 
 @pytest.mark.parametrize("sort", ["newest", "follow_up"])
 def test_previous_page_goes_back_the_same_way(app, get, login_as, thirty_leads, sort):
-    app.config["QUEUE_PAGE_SIZE"] = 7
+    set_config(app, QUEUE_PAGE_SIZE=7)
     login_as("manager")
     forward = _walk(get, {"sort": sort})
     # From the last page, walk back with "Previous page".
@@ -350,7 +352,7 @@ def test_previous_page_goes_back_the_same_way(app, get, login_as, thirty_leads, 
 
 
 def test_pages_keep_the_filters(app, get, login_as, lead):
-    app.config["QUEUE_PAGE_SIZE"] = 2
+    set_config(app, QUEUE_PAGE_SIZE=2)
     login_as("manager")
     for i in range(5):
         lead(f"Q{i}", status="qualified")
@@ -519,7 +521,7 @@ def test_counselor_gets_403_for_bulk_and_sees_no_bulk_form(client, get, login_as
 def test_bulk_needs_a_csrf_token(app, client):
     # No `db` fixture here: it holds an app context open, and Flask-WTF caches the token on
     # `g`, which would then leak from one test request into the next.
-    app.config["WTF_CSRF_ENABLED"] = True
+    set_config(app, WTF_CSRF_ENABLED=True)
     with app.app_context():
         session = get_session()
         program = session.scalars(select(Program)).first()
@@ -530,7 +532,14 @@ def test_bulk_needs_a_csrf_token(app, client):
         session.flush()
         made = Lead(prospect_id=prospect.id, program_id=program.id)
         session.add(made)
-        user = users.create_user(session, "m@staff.example.com", "M", "manager", "correct horse")
+        user = users.create_user(
+            session,
+            "m@staff.example.com",
+            "M",
+            "manager",
+            "correct horse",
+            argon2_profile="CHEAPEST",
+        )
         session.commit()
         lead_id, email = made.id, user.email
 
@@ -553,7 +562,7 @@ def test_bulk_needs_a_csrf_token(app, client):
 
 def test_queue_service_takes_extreme_dates_without_overflowing(db, lead):
     """The form refuses such years; a caller that doesn't still gets an answer, not a 500."""
-    from leadform.staff import queue
+    from leadform.core.leads import queue
 
     lead("Ann")
     viewer = queue.Viewer(user_id=0, sees_all=True)

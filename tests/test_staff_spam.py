@@ -6,9 +6,13 @@ import datetime as dt
 import html
 import re
 
+from factories import count, valid_form
 from sqlalchemy import select, update
 
-from leadform.intake import service
+from leadform.core.audit import Actor
+from leadform.core.intake import store as service
+from leadform.core.leads import actions as leads
+from leadform.db import utcnow
 from leadform.models import (
     Activity,
     AuditEvent,
@@ -19,8 +23,6 @@ from leadform.models import (
     SpamReview,
     Submission,
 )
-from leadform.staff import leads
-from tests.conftest import count, valid_form
 
 #: A person's request that tripped the honeypot (autofill can fill a hidden field).
 PERSON = {"first_name": "Aisha", "last_name": "Okafor", "email": "aisha@example.com"}
@@ -203,7 +205,9 @@ def test_an_old_hold_released_later_changes_nothing_newer(submit, client, db, lo
     db.commit()
     submit(valid_form(**{**PERSON, "first_name": "New", "sms_opt_in": None}))
     manager = login_as("manager")
-    leads.change_status(db, db.scalars(select(Lead)).one(), "not_interested", manager)
+    leads.change_status(
+        db, db.scalars(select(Lead)).one(), "not_interested", Actor(user=manager), utcnow()
+    )
     db.commit()
     client.post(f"/staff/spam/{held.id}/release")
     db.expire_all()
@@ -285,7 +289,7 @@ def test_reviewed_lists_the_latest_decision_first(submit, client, db, login_as):
 
 
 def test_the_count_to_review_stops_at_the_cap(submit, client, db, login_as, monkeypatch):
-    from leadform.staff import spam
+    from leadform.core import quarantine as spam
 
     monkeypatch.setattr(spam, "COUNT_CAP", 2)
     for n in range(3):
@@ -311,7 +315,7 @@ def test_a_hold_from_after_the_lead_was_closed_reopens_it(submit, client, db, lo
     manager = login_as("manager")
     lead = db.scalars(select(Lead)).one()
     before_close = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
-    leads.change_status(db, lead, "not_interested", manager)
+    leads.change_status(db, lead, "not_interested", Actor(user=manager), utcnow())
     db.commit()
     early = hold(submit, db)
     db.execute(update(Submission).where(Submission.id == early.id).values(received_at=before_close))

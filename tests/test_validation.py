@@ -7,11 +7,11 @@ import html
 import re
 
 import pytest
+from factories import PROGRAM, count, form_token, valid_form
 from sqlalchemy import select
 
-from leadform.intake import validation as v
+from leadform.core.intake import validation as v
 from leadform.models import Lead, Prospect, Submission
-from tests.conftest import PROGRAM, count, form_token, valid_form
 
 SPECIAL = "Remove the special or invisible characters"
 

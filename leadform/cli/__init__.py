@@ -1,0 +1,187 @@
+"""Flask commands for operators: catalog, users, outbox, demo data.
+
+An adapter like the web views: each command parses its arguments, calls the core and
+commits once (the worker: once per claim and per message, see leadform.worker).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from ..context import get_session, get_sessionmaker, settings
+from ..core import audit
+from ..core import programs as catalog
+from ..core.accounts import users
+from ..models import OutboxMessage
+from ..vocab import STAFF_ROLES
+from ..worker import deliver
+from . import demo
+
+#: Who acts in an operator's command: nobody signed in, recorded as coming from the CLI.
+OPERATOR = audit.Actor(via="cli")
+
+programs_cli = AppGroup("programs", help="The program catalog.")
+users_cli = AppGroup("users", help="Staff accounts.")
+outbox_cli = AppGroup("outbox", help="Notification and webhook delivery.")
+demo_cli = AppGroup("demo", help="Demo data for trying the staff workspace.")
+
+
+@programs_cli.command("load")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+def programs_load(file: str | None) -> None:
+    """Load or update the program catalog from FILE (default: the bundled catalog)."""
+    try:
+        data = catalog.read_catalog(file)
+    except catalog.CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    session = get_session()
+    result = catalog.load_catalog(session, data)
+    session.commit()
+    click.echo(
+        f"programs: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged"
+    )
+    if result.consent_version is not None:
+        state = "new version" if result.consent_changed else "unchanged"
+        click.echo(f"consent text: version {result.consent_version} ({state})")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="The person's name as shown to colleagues.")
+@click.option(
+    "--role", required=True, type=click.Choice(STAFF_ROLES), help="counselor, manager or admin."
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Add a staff user; prompts for the password with hidden input."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    session = get_session()
+    try:
+        user = users.create_user(
+            session, email, name, role, password, argon2_profile=settings().argon2_profile
+        )
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit.record(session, "user.created", OPERATOR, target_type="staff_user", target_id=user.id)
+    session.commit()
+    click.echo(f"created {user.role} {user.email}")
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Disable a staff user and end all their sessions."""
+    session = get_session()
+    user = users.get_by_email(session, email)
+    if user is None:
+        raise click.ClickException(f"no staff user with email {email}")
+    users.deactivate(user)
+    audit.record(session, "user.deactivated", OPERATOR, target_type="staff_user", target_id=user.id)
+    session.commit()
+    click.echo(f"deactivated {user.email}")
+
+
+@users_cli.command("ensure-admin")
+@click.option("--email", default="admin@example.com", show_default=True)
+def users_ensure_admin(email: str) -> None:
+    """Create a demo admin with a generated password when no staff user exists yet."""
+    session = get_session()
+    if users.count_users(session) > 0:
+        session.rollback()  # end the read transaction: on SQLite it holds the write lock
+        return
+    password = users.generate_password()
+    user = users.create_user(
+        session, email, "Demo Admin", "admin", password, argon2_profile=settings().argon2_profile
+    )
+    audit.record(session, "user.created", OPERATOR, target_type="staff_user", target_id=user.id)
+    session.commit()
+    click.echo(
+        "\n  Demo admin created (shown once):\n"
+        f"    email:    {user.email}\n    password: {password}\n"
+        "  Sign in at /staff/login\n"
+    )
+
+
+@outbox_cli.command("work")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--batch", default=20, show_default=True, help="Messages claimed per pass.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds to wait when idle.")
+def outbox_work(once: bool, batch: int, poll: float) -> None:
+    """Deliver pending notifications and webhooks (run one or more of these per deployment)."""
+    stop = {"now": False}
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop["now"] = True  # finish the message in hand, then exit
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    totals = deliver.work(
+        get_sessionmaker(),
+        settings(),
+        once=once,
+        poll_seconds=poll,
+        should_stop=lambda: stop["now"],
+        limit=batch,
+    )
+    click.echo(
+        f"outbox: {totals.delivered} delivered, {totals.failed} to retry, {totals.dead} dead"
+    )
+
+
+@outbox_cli.command("status")
+def outbox_status() -> None:
+    """Count outbox messages by status."""
+    rows = get_session().execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    for status, count in sorted(rows):
+        click.echo(f"{status}: {count}")
+
+
+@demo_cli.command("load")
+@click.option(
+    "--leads",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="How many people ask for information (some ask again or about a second program).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed, to get the same data again.")
+def demo_load(leads: int, seed: int | None) -> None:
+    """Fill the database with realistic demo leads and a demo team (never in production)."""
+    if settings().production:
+        raise click.ClickException("demo data is not for production (LEADFORM_ENV=production)")
+    session = get_session()
+    try:
+        result = demo.load_demo(session, settings(), leads=leads, seed=seed)
+    except demo.DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(
+        f"demo: {result.people} people, {result.leads_created} new leads, "
+        f"{result.submissions} submissions ({result.resubmissions} asking again), "
+        f"{result.held} held as suspected spam"
+    )
+    if result.staff_created:
+        click.echo("\n  Demo staff created (shown once; the same password for each):")
+        for user in result.staff_created:
+            click.echo(f"    {user.role:<10} {user.email}")
+        click.echo(f"    password:  {result.staff_password}\n  Sign in at /staff/login\n")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    app.cli.add_command(programs_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(outbox_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,276 @@
+"""The spam quarantine: what was held back, and a manager's decision on it.
+
+A quarantined submission stays exactly as it arrived (evidence is immutable). Releasing it
+runs a copy through intake at its original time, under the idempotency key ``release:<id>``:
+a new lead (notified like any), or one more request on the person's lead. Being older than
+what came since, it does not overwrite newer details nor reopen a lead closed after it
+arrived. Dismissing only records the decision. Services flush, never commit; the view checks
+the role and commits once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import Activity, SpamReview, Submission
+from ..vocab import RELEASED
+from . import audit
+from .audit import Actor
+from .errors import ValidationFailed
+from .intake import store
+from .intake import validation as v
+from .intake.catalog import ConsentInfo, ProgramInfo
+from .intake.inquiry import AS_SUBMITTED_FIELDS, UTM_FIELDS, Evidence
+from .intake.submit import Received, submit
+from .settings import Settings
+
+#: Why a submission was held, in words a manager reads (the codes core/intake/signals.py stores).
+REASON_LABELS: dict[str, str] = {
+    "honeypot": "Filled in the hidden bot-trap field",
+    "too_fast": "Sent within seconds of the page loading",
+    "url_in_name": "A web address or markup in a name",
+}
+PAGE_SIZE = 50
+
+
+class ReleaseError(ValueError):
+    """The submission cannot become a lead as it stands; the message says why."""
+
+
+@dataclass(frozen=True)
+class QuarantinePage:
+    """One page of held submissions, and where the next page starts."""
+
+    submissions: list[Submission]  # each with its program loaded
+    reviews: dict[int, SpamReview]  # by submission id (only on the reviewed list)
+    next_cursor: int | None
+
+
+def reason_labels(submission: Submission) -> list[str]:
+    """The reasons a submission was held, in words."""
+    codes = [code for code in submission.spam_reasons.split(",") if code]
+    return [REASON_LABELS.get(code, code) for code in codes]
+
+
+def _reviewed(submission_id: object) -> object:
+    return exists().where(SpamReview.submission_id == submission_id)
+
+
+def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> QuarantinePage:
+    """Held submissions still to review (newest first) or the decisions (latest first).
+
+    Keyset paged: `after` is the last submission id shown (to review) or the last review id
+    shown (reviewed), and next_cursor the same for the next page.
+    """
+    with_program = selectinload(Submission.program)
+    if reviewed:
+        stmt = select(SpamReview).options(
+            selectinload(SpamReview.submission).options(with_program),
+            selectinload(SpamReview.released_submission),
+        )
+        key = SpamReview.id
+    else:
+        stmt = (
+            select(Submission)
+            .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
+            .options(with_program)
+        )
+        key = Submission.id
+    if after is not None:
+        stmt = stmt.where(key < after)
+    found = list(session.scalars(stmt.order_by(key.desc()).limit(PAGE_SIZE + 1)))
+    cursor = found[PAGE_SIZE - 1].id if len(found) > PAGE_SIZE else None
+    found = found[:PAGE_SIZE]
+    if not reviewed:
+        return QuarantinePage(found, {}, cursor)
+    reviews = {review.submission_id: review for review in found}
+    return QuarantinePage([review.submission for review in found], reviews, cursor)
+
+
+#: Counting stops here ("1,000+"): bots never stop, and an exact count would grow forever.
+COUNT_CAP = 1000
+
+
+def pending_count(session: Session) -> int:
+    """How many held submissions nobody has decided on yet, up to COUNT_CAP + 1."""
+    newest = (
+        select(Submission.id)
+        .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
+        .order_by(Submission.id.desc())
+        .limit(COUNT_CAP + 1)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(newest)) or 0
+
+
+def held_submission(session: Session, submission_id: int) -> Submission | None:
+    """A quarantined submission by id (None for an accepted one or no such row)."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.spam_verdict != "quarantined":
+        return None
+    return submission
+
+
+def _already_reviewed(session: Session, submission: Submission) -> bool:
+    return session.scalar(select(_reviewed(submission.id))) or False  # type: ignore[arg-type]
+
+
+#: Labels of the fields a release can find wrong, for its messages.
+FIELD_LABELS: dict[str, str] = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "phone": "Phone",
+    "postal_code": "ZIP code",
+    "country": "Country",
+    "program": "Program",
+    "comments": "Questions or comments",
+    "consent": "Consent",
+}
+
+
+def release_fields(submission: Submission) -> dict[str, Any]:
+    """The held submission's fields as intake takes them.
+
+    Optional choices that no longer fit (a term that has started, a retired option) are left
+    out rather than fatal: the person's request is what matters.
+    """
+    fields: dict[str, Any] = {
+        name: getattr(submission, name)
+        for name in (*AS_SUBMITTED_FIELDS, "phone", "comments", "sms_opt_in", "consent")
+    }
+    fields["program"] = submission.program_slug
+    fields["start_term"] = (
+        submission.start_term if v.valid_start_term(submission.start_term) else ""
+    )
+    fields["education_level"] = (
+        submission.education_level if submission.education_level in v.EDUCATION_KEYS else ""
+    )
+    fields["military"] = submission.military if submission.military in v.MILITARY_KEYS else ""
+    return fields
+
+
+def release_problem(submission: Submission) -> str | None:
+    """Why this held submission cannot become a lead, or None when it can (nothing written)."""
+    program = submission.program
+    if program is None:
+        return "Program: the request names no program we know."
+    if not program.active:
+        return f"Program: {program.name} is no longer offered."
+    for label, name in (("First name", submission.first_name), ("Last name", submission.last_name)):
+        if v.looks_like_spam_name(name):
+            return f"{label}: holds a web address or markup, as bots' names do."
+    if not submission.consent or submission.consent_text is None:
+        return "Consent: the person did not agree to be contacted."
+    return None
+
+
+def release(
+    session: Session, submission: Submission, actor: Actor, settings: Settings
+) -> store.Outcome:
+    """Send a held submission through intake after all: it becomes (part of) a lead."""
+    if _already_reviewed(session, submission):
+        raise ReleaseError("Someone has already decided on this request.")
+    problem = release_problem(submission)
+    if problem is not None:
+        raise ReleaseError(problem)
+    program, consent = submission.program, submission.consent_text
+    if program is None or consent is None:  # release_problem said so already
+        raise ReleaseError("Program or consent: missing.")
+    received = Received(
+        fields=release_fields(submission),
+        evidence=Evidence(
+            channel=submission.channel,
+            ip=submission.ip,
+            user_agent=submission.user_agent,
+            page_url=submission.page_url,
+            referrer=submission.referrer,
+            utm={name: getattr(submission, name) for name in UTM_FIELDS},
+            # When the person asked: speed-to-lead counts from then, as it would have.
+            received_at=submission.received_at,
+        ),
+        idempotency_key=f"release:{submission.id}",
+        consent=ConsentInfo.of(consent),
+    )
+    try:
+        # Not screened again: a manager has looked at it and decided it is a person's.
+        done = submit(
+            session,
+            received,
+            programs={program.slug: ProgramInfo.of(program)},
+            settings=settings,
+            screen=False,
+        )
+    except ValidationFailed as exc:
+        name, messages = next(iter(exc.errors.items()))
+        raise ReleaseError(f"{FIELD_LABELS.get(name, name)}: {messages[0]}") from None
+    outcome = done.outcome
+    assert outcome is not None  # noqa: S101 - not screened, so never quarantined
+    reasons = ", ".join(reason_labels(submission)).lower()
+    now = dt.datetime.now(dt.UTC)
+    session.add(
+        Activity(
+            lead_id=outcome.lead_id,
+            kind=RELEASED,
+            actor_id=actor.id,
+            submission_id=outcome.submission_id,
+            body=f"Released from the spam quarantine (held for: {reasons}).",
+            data={"quarantined_submission_id": submission.id},
+            created_at=now,
+        )
+    )
+    session.add(
+        SpamReview(
+            submission_id=submission.id,
+            decision="released",
+            reviewer_id=actor.id,
+            released_submission_id=outcome.submission_id,
+            reviewed_at=now,
+        )
+    )
+    audit.record(
+        session,
+        "spam.released",
+        actor,
+        target_type="submission",
+        target_id=submission.id,
+        lead_id=outcome.lead_id,
+        released_submission_id=outcome.submission_id,
+    )
+    session.flush()
+    return outcome
+
+
+def dismiss(session: Session, submission: Submission, actor: Actor) -> None:
+    """Confirm a held submission as spam: it stays stored, off the review list."""
+    if _already_reviewed(session, submission):
+        raise ReleaseError("Someone has already decided on this request.")
+    session.add(SpamReview(submission_id=submission.id, decision="dismissed", reviewer_id=actor.id))
+    audit.record(
+        session, "spam.dismissed", actor, target_type="submission", target_id=submission.id
+    )
+    session.flush()
+
+
+def dismiss_many(session: Session, submission_ids: list[int], actor: Actor) -> int:
+    """Dismiss the held requests among these ids that nobody has decided on; how many."""
+    stmt = select(Submission.id).where(
+        Submission.id.in_(submission_ids),
+        Submission.spam_verdict == "quarantined",
+        ~_reviewed(Submission.id),
+    )
+    pending = list(session.scalars(stmt))
+    if not pending:
+        return 0
+    session.add_all(
+        SpamReview(submission_id=submission_id, decision="dismissed", reviewer_id=actor.id)
+        for submission_id in pending
+    )
+    audit.record(session, "spam.dismissed", actor, target_type="submission", submission_ids=pending)
+    session.flush()
+    return len(pending)

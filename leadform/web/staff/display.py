@@ -1,0 +1,76 @@
+"""How staff pages show times, durations, phone numbers and terms (Jinja filters too)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from ...context import settings
+
+
+def staff_tz() -> ZoneInfo:
+    """The time zone staff read and type times in (config STAFF_TIMEZONE)."""
+    return settings().staff_tz
+
+
+def staff_time(value: dt.datetime | None, with_zone: bool = True) -> str:
+    """A UTC moment as staff read it: "Mar 1, 2026 2:30 PM EST" in the staff time zone."""
+    if value is None:
+        return ""
+    local = value.astimezone(staff_tz())
+    hour = local.hour % 12 or 12
+    text = f"{local:%b} {local.day}, {local.year} {hour}:{local:%M} {local:%p}"
+    return f"{text} {local:%Z}" if with_zone else text
+
+
+def duration(minutes: int) -> str:
+    """Minutes as "12 min", "3 h 5 min" or "2 d 4 h"."""
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, mins = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def staff_time_iso(value: str) -> str:
+    """A stored ISO timestamp (timeline data) as staff read it."""
+    try:
+        return staff_time(dt.datetime.fromisoformat(value))
+    except (TypeError, ValueError):
+        return value
+
+
+def staff_tz_label() -> str:
+    """The staff time zone as a short label: "Indianapolis (EST)"."""
+    tz = staff_tz()
+    city = str(tz.key).rsplit("/", 1)[-1].replace("_", " ")
+    return f"{city} ({dt.datetime.now(tz):%Z})"
+
+
+def phone_display(e164: str | None) -> str:
+    """An E.164 number formatted for reading: national in its own country, else international."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    region = phonenumbers.region_code_for_number(number)
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if region == settings().default_country
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)
+
+
+def start_term_label(value: str) -> str:
+    """ "2027-spring" as "Spring 2027"; "undecided" as "Not sure yet"."""
+    if value == "undecided":
+        return "Not sure yet"
+    year, _, season = value.partition("-")
+    return f"{season.title()} {year}" if year.isdigit() and season else value

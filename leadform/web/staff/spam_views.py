@@ -1,0 +1,132 @@
+"""The spam review page: managers see what was held back and release or dismiss it."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from ...context import get_session, settings
+from ...core import audit
+from ...core import quarantine as spam
+from ...core.errors import NotFound
+from ...models import Submission
+from .access import actor, can_see_evidence, is_db_id, role_required, user
+from .blueprint import bp
+
+_ALREADY = "Someone has already decided on this request."
+
+
+@bp.get("/spam")
+@role_required("manager")
+def spam_review() -> str:
+    """Held submissions to review (or the reviewed ones), newest first."""
+    reviewed = request.args.get("view") == "reviewed"
+    raw_after = request.args.get("after", "")
+    after = int(raw_after) if is_db_id(raw_after) else None
+    db = get_session()
+    page = spam.quarantine_page(db, reviewed=reviewed, after=after)
+    pending = spam.pending_count(db)
+    # Quarantined requests hold personal data too: every view of them is audited.
+    audit.record(
+        db,
+        "spam.viewed",
+        actor(),
+        view="reviewed" if reviewed else "to_review",
+        after=after,
+        submission_ids=[item.id for item in page.submissions],
+    )
+    db.commit()
+    return render_template(
+        "staff/spam.html",
+        page=page,
+        reviewed=reviewed,
+        pending=pending,
+        count_cap=spam.COUNT_CAP,
+        reason_labels=spam.reason_labels,
+        show_evidence=can_see_evidence(user()),
+    )
+
+
+def _back() -> Response:
+    return redirect(url_for("staff.spam_review"), code=303)
+
+
+def _held(submission_id: int) -> Submission:
+    held = spam.held_submission(get_session(), submission_id)
+    if held is None:
+        raise NotFound(f"held submission {submission_id}")
+    return held
+
+
+@bp.post("/spam/<int(max=2147483647):submission_id>/release")
+@role_required("manager")
+def spam_release(submission_id: int) -> Response:
+    """Send a held request through intake after all: it becomes a lead, owner notified."""
+    db = get_session()
+    held = _held(submission_id)
+    name = f"{held.first_name} {held.last_name}".strip() or held.email
+    try:
+        outcome = spam.release(db, held, actor(), settings())
+        db.commit()
+    except spam.ReleaseError as exc:
+        db.rollback()
+        audit.record(
+            db,
+            "spam.release_refused",
+            actor(),
+            target_type="submission",
+            target_id=submission_id,
+            reason=str(exc),
+        )
+        db.commit()
+        flash(f"{name}: not released. {exc}", "danger")
+        return _back()
+    except IntegrityError:  # two managers at once: the unique review row decides
+        db.rollback()
+        flash(_ALREADY, "warning")
+        return _back()
+    if outcome.lead_created:
+        result = "The request is now a new lead in the queue."
+    elif outcome.reopened:
+        result = "Their closed lead is open again, with this request."
+    else:
+        result = "The request was added to their lead."
+    flash(f"{name}: released. {result}", "success")
+    return _back()
+
+
+@bp.post("/spam/<int(max=2147483647):submission_id>/dismiss")
+@role_required("manager")
+def spam_dismiss(submission_id: int) -> Response:
+    """Confirm a held request as spam; it stays stored, off the list to review."""
+    db = get_session()
+    held = _held(submission_id)
+    try:
+        spam.dismiss(db, held, actor())
+        db.commit()
+    except (spam.ReleaseError, IntegrityError):
+        db.rollback()
+        flash(_ALREADY, "warning")
+        return _back()
+    flash("Dismissed as spam.", "success")
+    return _back()
+
+
+@bp.post("/spam/dismiss")
+@role_required("manager")
+def spam_dismiss_page() -> Response:
+    """Dismiss every request still to review among those the page showed (bots come in bulk)."""
+    ids = [int(raw) for raw in request.form.getlist("ids")[: spam.PAGE_SIZE] if is_db_id(raw)]
+    db = get_session()
+    try:
+        dismissed = spam.dismiss_many(db, ids, actor())
+        db.commit()
+    except IntegrityError:  # another manager decided on one of them meanwhile
+        db.rollback()
+        flash(
+            "Someone decided on some of these meanwhile; nothing was changed. Try again.", "warning"
+        )
+        return _back()
+    flash(f"Dismissed {dismissed} as spam.", "success")
+    return _back()
