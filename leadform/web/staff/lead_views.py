@@ -61,7 +61,7 @@ def _default_forms(lead: Lead) -> dict[str, Any]:
 
 
 def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> RenderResult:
-    """Render the lead page (the core audits the view), then commit that audit row."""
+    """Render the lead page; the core adds the view's audit row, which the caller commits."""
     db = get_session()
     now = utcnow()
     page = lead_page.lead_page(
@@ -101,7 +101,6 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         failed=failed,
         **all_forms,
     )
-    db.commit()
     return html, code
 
 
@@ -109,7 +108,10 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
 @role_required("counselor")
 def lead_detail(lead_id: int) -> RenderResult:
     """The lead page."""
-    return _render(lead_page.load_lead(get_session(), lead_id))
+    db = get_session()
+    page = _render(lead_page.load_lead(db, lead_id))
+    db.commit()  # the view's audit row
+    return page
 
 
 @bp.post("/keep-alive")
@@ -159,7 +161,9 @@ def _rejected(lead_id: int, name: str, form: Any, exc: ActionError | None = None
             form.form_errors.append(str(exc))
     db = get_session()
     db.rollback()
-    return _render(lead_page.load_lead(db, lead_id), 422, failed=name, **{name: form})
+    page = _render(lead_page.load_lead(db, lead_id), 422, failed=name, **{name: form})
+    db.commit()  # only the view's audit row: the failed action was rolled back above
+    return page
 
 
 @bp.post("/leads/<int(max=2147483647):lead_id>/status")
