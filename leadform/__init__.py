@@ -8,6 +8,7 @@ from flask import Flask
 
 from . import cli, config, db, errors, migrate, security, staff
 from .extensions import csrf, limiter
+from .resources import resource_folder
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -15,8 +16,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder="../templates",
-        static_folder="../static",
+        template_folder=resource_folder("templates"),
+        static_folder=resource_folder("static"),
     )
     config.load_config(app, test_config)
     db.init_app(app)
