@@ -1,4 +1,7 @@
-"""The WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
+"""The development entry point in the checkout: `flask --app wsgi ...` (the Makefile).
+
+An installed LeadForm needs no file: `gunicorn 'leadform:create_app()'`, `flask --app leadform`.
+"""
 
 from leadform import create_app
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from . import config, context
+from .resources import resource_folder
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -25,8 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder="../templates",
-        static_folder="../static",
+        template_folder=resource_folder("templates"),
+        static_folder=resource_folder("static"),
     )
     config.load_config(app, test_config)
     context.init_app(app)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+from ..resources import resource_folder
+
+MIGRATIONS = resource_folder("migrations")
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
 
@@ -19,6 +19,9 @@ def alembic_config(database_url: str | None = None) -> Config:
     """An Alembic config for the migrations folder and the given (or current app's) database."""
     cfg = Config(str(MIGRATIONS / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    # leadform is importable here; the ini's `%(here)s/..` serves plain `alembic` in a checkout
+    # and, installed, would put the package folder itself at the front of sys.path.
+    cfg.remove_main_option("prepend_sys_path")
     cfg.attributes["database_url"] = database_url or current_app.config["DATABASE_URL"]
     return cfg
 
