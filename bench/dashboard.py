@@ -9,9 +9,9 @@ One run, on a throwaway PostgreSQL database it creates (and drops unless --keep)
    Distributions: 50 programs (Zipf-like popularity), 10 counselors (uneven load), statuses
    by lead age (recent leads open, old ones closed), follow-ups on open leads, UTM values,
    ~1.2 leads per prospect, 1-3 submissions per lead, 3 years of arrivals skewed recent.
-2. Each queue query through the app's own service code (leadform/core/leads/queue.py), repeated --runs
-   times after a warm-up: p50 and p95, and their ratio to a primary-key lookup timed the
-   same way. The whole GET /staff/ request (test client) is timed too.
+2. Each queue query through the app's own service code (leadform/core/leads/queue.py),
+   repeated --runs times after a warm-up: p50 and p95, and their ratio to a primary-key
+   lookup timed the same way. The whole GET /staff/ request (test client) is timed too.
 3. The CSV export through the real view (Flask test client, streamed response read in
    chunks) in a fresh process per size, at ~100k rows and at every row: peak RSS growth
    (VmHWM after, minus VmRSS before, with the peak reset via /proc/self/clear_refs).
@@ -408,12 +408,12 @@ def captured_sql(engine: Any) -> Iterator[list[tuple[str, Any]]]:
 
 
 def measure(info: dict[str, Any], runs: int, explain: bool) -> list[dict[str, Any]]:
-    """Time each queue query through leadform/core/leads/queue.py; optionally print EXPLAIN ANALYZE."""
-    from leadform.core.leads import queue
+    """Time each queue query through leadform/core/leads/queue.py; optionally EXPLAIN ANALYZE."""
     from sqlalchemy import select, text
 
     from leadform import create_app
     from leadform.context import get_engine, get_session
+    from leadform.core.leads import queue
     from leadform.models import Lead, Program
 
     app = create_app(bench_config())
@@ -683,8 +683,9 @@ def main() -> int:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
     try:
         from alembic import command
-        from leadform.core.programs import load_catalog, read_catalog
+
         from leadform.cli.migrate import alembic_config
+        from leadform.core.programs import load_catalog, read_catalog
 
         if not args.reuse:
             command.upgrade(alembic_config(db_url()), "head")
