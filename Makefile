@@ -36,9 +36,10 @@ demo: migrate ## add a demo team and a few hundred realistic leads (make demo LE
 test: install ## the whole suite (SQLite unless LEADFORM_TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .
