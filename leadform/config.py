@@ -132,8 +132,9 @@ def build_settings(app: Flask) -> Settings:
 
 def refresh_settings(app: Flask) -> Settings:
     """Rebuild the settings after app.config changed (tests that change a setting)."""
-    app.extensions["leadform.settings"] = build_settings(app)
-    return app.extensions["leadform.settings"]
+    settings = build_settings(app)
+    app.extensions["leadform.settings"] = settings
+    return settings
 
 
 def _warn_about_production_gaps(app: Flask) -> None:

@@ -33,14 +33,16 @@ def init_app(app: Flask) -> None:
 
 def get_engine() -> Engine:
     """Return the current app's engine."""
-    return current_app.extensions["leadform.engine"]
+    engine: Engine = current_app.extensions["leadform.engine"]
+    return engine
 
 
 def get_session() -> Session:
     """Return the session for this request or CLI command, opening it on first use."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["leadform.sessionmaker"]()
-    return g.db_session
+    session: Session = g.db_session
+    return session
 
 
 def _close_session(_exc: BaseException | None) -> None:

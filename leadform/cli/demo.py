@@ -421,7 +421,7 @@ def _work_lead(
         to_owner=owner.id,
     )
 
-    choices = FINAL_STATUSES
+    choices: tuple[tuple[str, int], ...] = FINAL_STATUSES
     if lead.submission_count > 1:
         # A re-submission reopens a closed lead, so a lead that asked again is still open.
         choices = tuple((s, w) for s, w in FINAL_STATUSES if s not in CLOSED_STATUSES)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Exists, SQLColumnExpression, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import Activity, SpamReview, Submission
@@ -57,8 +57,17 @@ def reason_labels(submission: Submission) -> list[str]:
     return [REASON_LABELS.get(code, code) for code in codes]
 
 
-def _reviewed(submission_id: object) -> object:
+def _reviewed(submission_id: SQLColumnExpression[int] | int) -> Exists:
     return exists().where(SpamReview.submission_id == submission_id)
+
+
+_Row = TypeVar("_Row", Submission, SpamReview)
+
+
+def _cut(found: list[_Row]) -> tuple[list[_Row], int | None]:
+    """A page from PAGE_SIZE + 1 rows keyed by id: the first PAGE_SIZE, and the next cursor."""
+    cursor = found[PAGE_SIZE - 1].id if len(found) > PAGE_SIZE else None
+    return found[:PAGE_SIZE], cursor
 
 
 def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> QuarantinePage:
@@ -69,27 +78,26 @@ def quarantine_page(session: Session, *, reviewed: bool, after: int | None) -> Q
     """
     with_program = selectinload(Submission.program)
     if reviewed:
-        stmt = select(SpamReview).options(
+        decisions = select(SpamReview).options(
             selectinload(SpamReview.submission).options(with_program),
             selectinload(SpamReview.released_submission),
         )
-        key = SpamReview.id
-    else:
-        stmt = (
-            select(Submission)
-            .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
-            .options(with_program)
-        )
-        key = Submission.id
+        if after is not None:
+            decisions = decisions.where(SpamReview.id < after)
+        decisions = decisions.order_by(SpamReview.id.desc()).limit(PAGE_SIZE + 1)
+        found, cursor = _cut(list(session.scalars(decisions)))
+        reviews = {review.submission_id: review for review in found}
+        return QuarantinePage([review.submission for review in found], reviews, cursor)
+    held = (
+        select(Submission)
+        .where(Submission.spam_verdict == "quarantined", ~_reviewed(Submission.id))
+        .options(with_program)
+    )
     if after is not None:
-        stmt = stmt.where(key < after)
-    found = list(session.scalars(stmt.order_by(key.desc()).limit(PAGE_SIZE + 1)))
-    cursor = found[PAGE_SIZE - 1].id if len(found) > PAGE_SIZE else None
-    found = found[:PAGE_SIZE]
-    if not reviewed:
-        return QuarantinePage(found, {}, cursor)
-    reviews = {review.submission_id: review for review in found}
-    return QuarantinePage([review.submission for review in found], reviews, cursor)
+        held = held.where(Submission.id < after)
+    held = held.order_by(Submission.id.desc()).limit(PAGE_SIZE + 1)
+    submissions, cursor = _cut(list(session.scalars(held)))
+    return QuarantinePage(submissions, {}, cursor)
 
 
 #: Counting stops here ("1,000+"): bots never stop, and an exact count would grow forever.
@@ -117,7 +125,7 @@ def held_submission(session: Session, submission_id: int) -> Submission | None:
 
 
 def _already_reviewed(session: Session, submission: Submission) -> bool:
-    return session.scalar(select(_reviewed(submission.id))) or False  # type: ignore[arg-type]
+    return session.scalar(select(_reviewed(submission.id))) or False
 
 
 #: Labels of the fields a release can find wrong, for its messages.

@@ -8,7 +8,7 @@ the environment or a framework's configuration itself.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -97,7 +97,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _as_list(value: object) -> tuple[str, ...]:
+def _as_list(value: str | Iterable[object]) -> tuple[str, ...]:
     """A comma-separated string (or a list) of addresses as a tuple, blanks dropped."""
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    items = value.split(",") if isinstance(value, str) else list(value)
     return tuple(str(item).strip() for item in items if str(item).strip())

@@ -58,7 +58,7 @@ def request_actor() -> audit.Actor:
     """The signed-in staff member (if any) and the client address, for the audit log."""
     user = current_user if current_user.is_authenticated else None
     # The proxy object is not the model: hand the core the loaded StaffUser itself.
-    user = user._get_current_object() if user is not None else None  # type: ignore[union-attr]
+    user = user._get_current_object() if user is not None else None
     return audit.Actor(user=user, ip=request.remote_addr or "")
 
 

@@ -6,7 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice
+from wtforms import StringField
+
+# types-WTForms describes WTForms 3.2, from before SelectChoice (new in WTForms 3.3).
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 
 from ..core.intake.validation import strip_spaces
 
@@ -16,7 +19,7 @@ def strip_whitespace(value: Any) -> Any:
     return strip_spaces(value) if isinstance(value, str) else value
 
 
-class BaseForm(FlaskForm):
+class BaseForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no types: FlaskForm is Any
     """A Flask-WTF form that strips whitespace from every field before validation."""
 
     class Meta:
@@ -33,3 +36,10 @@ def select_choices(
     """(value, label) pairs as WTForms choices, with an optional empty first option."""
     choices = [SelectChoice(value, label) for value, label in pairs]
     return [SelectChoice("", blank), *choices] if blank is not None else choices
+
+
+def filled(field: StringField) -> str:
+    """The text of a field whose validators required it (never None once the form validated)."""
+    if field.data is None:
+        raise ValueError(f"{field.name} has no data: read it after the form validated")
+    return field.data

@@ -13,7 +13,8 @@ def csp_nonce() -> str:
     """The nonce for this response's Content-Security-Policy (for a rare inline script)."""
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
-    return g.csp_nonce
+    nonce: str = g.csp_nonce
+    return nonce
 
 
 def content_security_policy(*, frame_ancestors: str = "'none'") -> str:
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> None:
     """Trust X-Forwarded-* only for the configured proxy hops, and add the headers."""
     hops = int(app.config["TRUSTED_PROXIES"])
     if hops > 0:
+        # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.after_request(set_security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

@@ -6,15 +6,17 @@ Service functions take a Session, flush and never commit: the caller commits onc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Insert, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
+from ...db import Base
 from ...models import (
     Activity,
     ConsentText,
@@ -59,7 +61,7 @@ def get_program(session: Session, slug: str, *, active_only: bool = True) -> Pro
     """The program with this slug, or None."""
     if not slug or len(slug) > 80 or bad_characters(slug):
         return None  # from a URL: PostgreSQL refuses a NUL outright, so never ask
-    stmt: Select[tuple[Program]] = select(Program).where(Program.slug == slug)
+    stmt = select(Program).where(Program.slug == slug)
     if active_only:
         stmt = stmt.where(Program.active.is_(True))
     return session.scalars(stmt).one_or_none()
@@ -82,7 +84,9 @@ def find_submission(session: Session, idempotency_key: str) -> Submission | None
     return session.scalars(stmt).one_or_none()
 
 
-def _insert_for(name: str):  # type: ignore[no-untyped-def]
+def _insert_for(
+    name: str,
+) -> Callable[[Table], postgresql.Insert] | Callable[[Table], sqlite.Insert]:
     """The INSERT construct with ON CONFLICT support for this database dialect."""
     if name == "postgresql":
         return postgresql.insert
@@ -91,7 +95,7 @@ def _insert_for(name: str):  # type: ignore[no-untyped-def]
     raise RuntimeError(f"unsupported database: {name}")
 
 
-def _params(model: Any, names: tuple[str, ...]) -> dict[str, Any]:
+def _params(model: type[Base], names: tuple[str, ...]) -> dict[str, Any]:
     """Named placeholders typed like their columns (so UTCDateTime still converts)."""
     columns = model.__table__.c
     return {name: bindparam(name, type_=columns[name].type) for name in names}
@@ -144,7 +148,7 @@ _PROSPECT_COLUMNS = (
 
 
 @cache
-def _prospect_upsert(dialect: str):  # type: ignore[no-untyped-def]
+def _prospect_upsert(dialect: str) -> ReturningInsert[Any]:
     """INSERT ... ON CONFLICT (email_normalized) DO UPDATE ... RETURNING the prospect's id.
 
     Built once per database with placeholders: constructing the statement and walking its
@@ -200,7 +204,7 @@ def upsert_prospect(
     stmt = _prospect_upsert(session.get_bind().dialect.name)
     # The id comes back with the statement: no second round trip, except for an older
     # request, which changes nothing and so returns nothing.
-    prospect_id = session.execute(stmt, values).scalar_one_or_none()
+    prospect_id: int | None = session.execute(stmt, values).scalar_one_or_none()
     if prospect_id is None:
         by_email = select(Prospect.id).where(Prospect.email_normalized == inquiry.email_normalized)
         prospect_id = session.execute(by_email).scalar_one()
@@ -233,7 +237,7 @@ _LEAD_COLUMNS = (
 
 
 @cache
-def _lead_insert(dialect: str):  # type: ignore[no-untyped-def]
+def _lead_insert(dialect: str) -> ReturningInsert[Any]:
     """INSERT ... ON CONFLICT (prospect, program) DO NOTHING RETURNING the new lead's id."""
     table = Lead.__table__
     return (
@@ -245,7 +249,7 @@ def _lead_insert(dialect: str):  # type: ignore[no-untyped-def]
 
 
 @cache
-def _plain_insert(table: Any, returning_id: bool = False):  # type: ignore[no-untyped-def]
+def _plain_insert(table: Table, returning_id: bool = False) -> Insert:
     """A Core INSERT into the table (built once): no ORM object is built for the row."""
     stmt = table.insert()
     return stmt.returning(table.c.id) if returning_id else stmt
@@ -291,7 +295,7 @@ def upsert_lead(
         "updated_at": now,
     }
     stmt = _lead_insert(session.get_bind().dialect.name)
-    lead_id = session.execute(stmt, values).scalar_one_or_none()
+    lead_id: int | None = session.execute(stmt, values).scalar_one_or_none()
     if lead_id is not None:
         return lead_id, None
     lead = session.scalars(
@@ -338,7 +342,7 @@ def record_submission(
     created = lead is None
 
     sent = inquiry.as_submitted
-    submission_id = session.execute(
+    submission_id: int = session.execute(
         _plain_insert(Submission.__table__, returning_id=True),
         {
             "idempotency_key": idempotency_key,

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from ...models import Activity, Lead, StaffUser
@@ -172,7 +172,9 @@ def claim(session: Session, lead: Lead, actor: Actor, now: dt.datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.refresh(lead)
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    # Session.execute is typed to return a Result; a bulk UPDATE's is a CursorResult.
+    assert isinstance(taken, CursorResult)  # noqa: S101
+    if taken.rowcount != 1:
         if lead.owner_id == user.id:
             return False
         raise ActionError("Someone else has this lead already.")

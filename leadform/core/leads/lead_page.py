@@ -186,9 +186,11 @@ def related(session: Session, user: StaffUser, lead: Lead) -> Related:
         if hidden is not None:
             # People of whom the viewer may open no lead at all; the others are listed above.
             theirs = aliased(Lead)
+            theirs_visible = visible_leads(user, theirs)
+            assert theirs_visible is not None  # noqa: S101 - the same user as `hidden`
             shown = (
                 select(theirs.id)
-                .where(theirs.prospect_id == Lead.prospect_id, visible_leads(user, theirs))
+                .where(theirs.prospect_id == Lead.prospect_id, theirs_visible)
                 .exists()
             )
             hidden_people = (

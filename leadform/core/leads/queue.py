@@ -416,7 +416,7 @@ def count(
     """The exact number of leads the filters select (for the export's audit record)."""
     where = _conditions(filters, viewer, now, default_country=default_country)
     stmt = _counted(select(func.count()).select_from(Lead), filters).where(*where)
-    return session.execute(stmt).scalar_one()
+    return int(session.execute(stmt).scalar_one())
 
 
 def tab_counts(

@@ -87,7 +87,8 @@ def program_page(slug: str) -> str | tuple[str, int]:
 
 
 @bp.route("/request-info", methods=["GET", "POST"])
-@csrf.exempt  # checked below, so that a stale token re-renders the form instead of a 400
+# Checked below, so that a stale token re-renders the form instead of a 400.
+@csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
 @limiter.limit(_submit_limit, methods=["POST"])
 def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""

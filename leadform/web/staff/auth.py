@@ -31,7 +31,7 @@ from ...db import utcnow
 from ...models import StaffUser
 from .. import errors
 from ..extensions import limiter
-from ..forms import BaseForm
+from ..forms import BaseForm, filled
 from .blueprint import bp
 
 login_manager = LoginManager()
@@ -60,7 +60,7 @@ class LoginForm(BaseForm):
     )
 
 
-@login_manager.user_loader
+@login_manager.user_loader  # type: ignore[untyped-decorator]  # Flask-Login ships no types
 def load_user(alternative_id: str) -> StaffUser | None:
     """Load the user from "<id>:<session version>"; an old version means signed out."""
     try:
@@ -136,13 +136,12 @@ def register(bp: Blueprint) -> None:
         if form.validate_on_submit():
             db = get_session()
             profile = settings().argon2_profile
-            user = users.get_by_email(db, form.email.data)
-            ok = passwords.verify_password(
-                profile, user.password_hash if user else None, form.password.data
-            )
+            email, password = filled(form.email), filled(form.password)
+            user = users.get_by_email(db, email)
+            ok = passwords.verify_password(profile, user.password_hash if user else None, password)
             if ok and user is not None and user.active:
                 if passwords.needs_rehash(profile, user.password_hash):
-                    user.password_hash = passwords.hash_password(profile, form.password.data)
+                    user.password_hash = passwords.hash_password(profile, password)
                 user.last_login_at = utcnow()
                 # A fresh session: nothing from before sign-in carries over.
                 session.clear()
@@ -165,7 +164,7 @@ def register(bp: Blueprint) -> None:
                     user=user,
                     ip=request.remote_addr or "",
                 ),
-                email=form.email.data[:254],
+                email=email[:254],
             )
             db.commit()
             error = GENERIC_LOGIN_ERROR
@@ -222,8 +221,10 @@ def _retry_after(exc: HTTPException) -> int:
     """Seconds until the breached limit's window ends (the window length is the bound)."""
     limit = getattr(exc, "limit", None)
     item = getattr(limit, "limit", None)
+    if item is None:
+        return 60
     try:
-        return max(1, int(item.get_expiry()))  # type: ignore[union-attr]
+        return max(1, int(item.get_expiry()))
     except (AttributeError, TypeError, ValueError):
         return 60
 

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ...core.leads.actions import MAX_NOTE_LENGTH
 from ...vocab import CONTACT_CHANNELS, CONTACT_OUTCOMES, STATUS_LABELS
-from ..forms import BaseForm, select_choices
+from ..forms import BaseForm, filled, select_choices
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
@@ -145,7 +145,7 @@ class FollowUpForm(BaseForm):
         if self.clear.data:
             self.when = None
             return True
-        day = dt.date.fromisoformat(self.date.data)
+        day = dt.date.fromisoformat(filled(self.date))
         text = self.time.data
         at = dt.time.fromisoformat(text.zfill(5) if len(text) == 4 else text) if text else None
         local = dt.datetime.combine(day, at or DEFAULT_FOLLOW_UP_TIME).replace(tzinfo=self.tz)

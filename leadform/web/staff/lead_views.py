@@ -22,7 +22,7 @@ from ...core.leads.permissions import can_assign, can_claim, can_work_lead
 from ...db import utcnow
 from ...models import Lead, StaffUser
 from ...vocab import CONTACT_CHANNELS, CONTACT_OUTCOMES, STATUS_LABELS
-from ..forms import select_choices
+from ..forms import filled, select_choices
 from .access import actor, is_db_id, role_required
 from .blueprint import bp
 from .display import phone_display, staff_time, staff_tz, start_term_label
@@ -216,7 +216,7 @@ def lead_note(lead_id: int) -> Any:
     """Add a note to the timeline."""
 
     def work(lead: Lead, form: NoteForm) -> str:
-        actions.add_note(get_session(), lead, form.body.data, actor(), utcnow())
+        actions.add_note(get_session(), lead, filled(form.body), actor(), utcnow())
         return "Note added."
 
     return _lead_action(lead_id, NoteForm(), "note_form", can_work_lead, work)

@@ -146,6 +146,11 @@ def _applied_args(current: dict[str, str], form: QueueFilterForm) -> dict[str, s
     return {key: value for key, value in current.items() if not form[key].errors}
 
 
+def _url_args(args: dict[str, str]) -> dict[str, Any]:
+    """Query arguments for url_for, whose own `_external` keyword (a bool) none of them is."""
+    return dict(args)
+
+
 def _age(delta: dt.timedelta) -> str:
     minutes = max(int(delta.total_seconds() // 60), 0)
     if minutes < 60:
@@ -232,7 +237,7 @@ def queue_page() -> str:
         statuses=LEAD_STATUSES,
         status_labels=STATUS_LABELS,
         queue_url=_url_maker(current),
-        export_url=url_for("staff.export_csv", **_applied_args(current, form)),
+        export_url=url_for("staff.export_csv", **_url_args(_applied_args(current, form))),
         lead_url=lead_url,
         bulk=bulk,
         current=current,
@@ -262,7 +267,7 @@ def _back_to_queue(return_to: str | None) -> Response:
     """Redirect to the queue with the filters (and page) the bulk form was sent from."""
     keep = set(queue.FILTER_ARGS) | set(PAGE_ARGS)
     args = {k: v for k, v in parse_qsl(return_to or "")[:50] if k in keep and v}
-    return redirect(url_for("staff.queue", **args), code=303)
+    return redirect(url_for("staff.queue", **_url_args(args)), code=303)
 
 
 @bp.post("/leads/bulk")
