@@ -46,6 +46,10 @@ RESUBMIT_NOTICE = (
     "Your answers are still here: please check them and select Request information again."
 )
 
+#: Pages carrying per-visitor values (CSRF and form tokens, what someone typed, the program
+#: they asked about): no shared cache may keep them, nor the browser store them.
+PRIVATE_PAGES = frozenset({"public.program_page", "public.request_info", "public.thanks"})
+
 
 _CATALOG = "leadform.catalog_cache"
 
@@ -58,6 +62,14 @@ def _submit_limit() -> str:
 def _init_caches(state: BlueprintSetupState) -> None:
     state.app.extensions[_CATALOG] = CatalogCache(state.app.config["CATALOG_CACHE_SECONDS"])
     state.app.extensions[_PAGES] = FormPageCache()
+
+
+@bp.after_request
+def _no_shared_cache(response: Response) -> Response:
+    """One visitor's tokens must never be served to another by a proxy or CDN."""
+    if request.endpoint in PRIVATE_PAGES:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def catalog_cache() -> CatalogCache:
@@ -92,7 +104,7 @@ def program_page(slug: str) -> str | tuple[str, int]:
 @limiter.limit(_submit_limit, methods=["POST"])
 def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (uptime monitors, link checkers)
         catalog = _catalog()
         program = catalog.by_slug.get(request.args.get("program", ""))
         return _blank_form_page(catalog, program=program, template="public/request_info.html")
