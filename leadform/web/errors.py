@@ -1,8 +1,8 @@
 """Friendly error pages: a person never sees a stack trace or a bare status line.
 
 Public pages show the public layout; pages under /staff show the staff layout with a way
-back to the queue. Protocol headers an error carries (Allow on a 405, Retry-After on a 429)
-are kept.
+back to the queue. Protocol headers an error carries (Allow on a 405, Retry-After on a 429
+or 503) are kept.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, flash, make_response, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -27,7 +29,12 @@ TITLES = {
     413: "That request was too large",
     429: "Too many requests",
     500: "Something went wrong on our side",
+    503: "This page is temporarily unavailable",
 }
+
+#: What a 503 for an unreachable database asks clients to wait before trying again.
+DATABASE_RETRY_AFTER_SECONDS = 30
+
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or (
@@ -137,6 +144,43 @@ def handle_not_found(_exc: NotFound) -> Response:
     return render_error(404)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when the error says the database cannot be reached or used right now.
+
+    Connection failures (refused, dropped, timed out), a database that is shutting down or
+    refuses work (OperationalError, InterfaceError, a connection SQLAlchemy invalidated)
+    and a connection pool with none to spare. Not a broken query or constraint: those are
+    bugs or conflicts, and stay 500s (or are handled where they happen).
+    """
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def log_database_unavailable(exc: BaseException) -> None:
+    """One line per failed request, not a traceback each: an outage fails them all."""
+    cause = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    current_app.logger.error(
+        "database unavailable on %s %s: %s", request.method, request.path, reason
+    )
+
+
+def database_unavailable_response() -> Response:
+    """503 with Retry-After: the calm page in the layout of the part of the site asked for."""
+    return render_error(503, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
+def handle_database_error(exc: SQLAlchemyError) -> Response:
+    """The database is unreachable: 503, never a stack trace; any other database error is a bug."""
+    if not database_unavailable(exc):
+        if current_app.testing:
+            raise exc  # as for any other bug in tests: fail loudly with the traceback
+        return handle_unexpected(exc)
+    log_database_unavailable(exc)
+    return database_unavailable_response()
+
+
 def handle_unexpected(exc: Exception) -> Response:
     """A bug: logged with its traceback; the person sees a calm page."""
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
@@ -149,6 +193,10 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    # The most specific handler wins: these two and a pool timeout are always an outage;
+    # any other DBAPIError only when its connection was lost (handle_database_error checks).
+    for database_error in (OperationalError, InterfaceError, PoolTimeoutError, DBAPIError):
+        app.register_error_handler(database_error, handle_database_error)
     if not app.testing:
         # In tests an unexpected error should fail loudly with its traceback.
         app.register_error_handler(Exception, handle_unexpected)
