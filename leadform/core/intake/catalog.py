@@ -107,6 +107,9 @@ class CatalogCache:
         self.ttl = float(ttl)
         # (catalog, monotonic expiry) replaced as one value, so threads never see half of it.
         self._entry: tuple[Catalog, float] | None = None
+        # The last catalog read, however old (even with ttl 0): what a form is shown again
+        # with when the database cannot be reached, so the person's answers are kept.
+        self._last: Catalog | None = None
 
     def catalog(self, session: Callable[[], Session]) -> Catalog:
         """The catalog, from memory while fresh, else read in `session()`.
@@ -118,9 +121,14 @@ class CatalogCache:
         if entry is not None and now < entry[1]:
             return entry[0]
         catalog = read_catalog(session())
+        self._last = catalog
         if self.ttl > 0:
             self._entry = (catalog, now + self.ttl)
         return catalog
+
+    def last_known(self) -> Catalog | None:
+        """The last catalog this process read, stale or not; None before the first read."""
+        return self._last
 
 
 def consent_version(session: Session, consent_id: int) -> ConsentInfo | None:
