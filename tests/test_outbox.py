@@ -88,9 +88,11 @@ def test_new_lead_notifies_team_once(app, make_lead, db):
 
 def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):
     owner = make_staff("counselor", email="owner@staff.example.com")
+    from leadform.core import routing
+    from leadform.core.audit import Actor
     from leadform.core.intake.store import get_program
 
-    get_program(db, "master-health-informatics").default_owner_id = owner.id
+    routing.set_team(db, get_program(db, "master-health-informatics"), [(owner, 1)], Actor())
     db.commit()
     make_lead(program="master-health-informatics")
     run_once(app)
