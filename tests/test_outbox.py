@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from factories import set_config
 from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from leadform.context import get_sessionmaker, settings
 from leadform.core import outbox
@@ -46,12 +47,24 @@ def _instance_in_tmp(app, tmp_path):
 
 
 class Receiver(BaseHTTPRequestHandler):
-    """Records webhook POSTs; answers with the status in `self.server.status`."""
+    """Records webhook requests; answers with the status in `self.server.status`.
+
+    A status of 3xx answers with a Location to /elsewhere, which records a GET if followed.
+    """
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.received.append((self.headers, body))
         self.send_response(self.server.status)
+        if 300 <= self.server.status < 400:
+            self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.followed.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args) -> None:
@@ -62,6 +75,7 @@ class Receiver(BaseHTTPRequestHandler):
 def receiver():
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     server.received = []
+    server.followed = []
     server.status = 204
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -99,23 +113,66 @@ def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):
     assert [m["To"] for m in mails(app)] == ["owner@staff.example.com"]
 
 
-def test_webhook_is_signed_and_carries_the_lead(app, make_lead, receiver):
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def test_webhook_follows_standard_webhooks_and_verifies_with_its_library(app, make_lead, receiver):
     set_config(
         app,
         WEBHOOK_URL=f"http://127.0.0.1:{receiver.server_port}/hook",
-        WEBHOOK_SECRET="s3cret",
+        WEBHOOK_SECRET=SECRET,
     )
     lead = make_lead(email="wes@example.com")
     run_once(app)
     assert len(receiver.received) == 1
     headers, body = receiver.received[0]
-    payload = json.loads(body)
-    assert payload["event"] == "lead.created"
-    assert payload["lead"]["id"] == lead.id
-    assert payload["prospect"]["email"] == "wes@example.com"
-    expected = senders.sign("s3cret", headers["X-LeadForm-Timestamp"], body)
-    assert headers["X-LeadForm-Signature"] == f"sha256={expected}"
-    assert headers["X-LeadForm-Event-Id"]
+    # The receiver's side: the standardwebhooks package verifies signature and timestamp.
+    payload = Webhook(SECRET).verify(body, dict(headers.items()))
+    assert payload["type"] == "lead.created"
+    assert payload["id"] == headers["webhook-id"]  # one id, in the header and the body
+    assert payload["data"]["lead"]["id"] == lead.id
+    assert payload["data"]["prospect"]["email"] == "wes@example.com"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body + b" ", dict(headers.items()))
+
+
+def test_a_redirect_is_a_failure_never_followed_and_the_retry_keeps_the_id(
+    app, make_lead, receiver, db
+):
+    set_config(
+        app,
+        WEBHOOK_URL=f"http://127.0.0.1:{receiver.server_port}/hook",
+        WEBHOOK_SECRET=SECRET,
+        NOTIFY_EMAILS="",
+    )
+    receiver.status = 302
+    make_lead()
+    assert run_once(app).failed == 1
+    assert receiver.followed == []  # the POST was not turned into a GET elsewhere
+    hook = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook")).one()
+    assert (hook.status, "redirect" in hook.last_error) == ("pending", True)
+
+    receiver.status = 503  # then a receiver that is down
+    hook.next_attempt_at = utcnow()
+    db.commit()
+    assert run_once(app).failed == 1
+
+    receiver.status = 200  # then fine: delivered, with the same id every time
+    db.expire_all()
+    hook = db.get(OutboxMessage, hook.id)
+    hook.next_attempt_at = utcnow()
+    db.commit()
+    assert run_once(app).delivered == 1
+    ids = {headers["webhook-id"] for headers, _ in receiver.received}
+    assert len(receiver.received) == 3
+    assert len(ids) == 1
+
+
+def test_a_webhook_secret_not_in_the_standard_form_stops_start_up(app_config):
+    from leadform import create_app
+
+    with pytest.raises(RuntimeError, match="whsec_"):
+        create_app({**app_config, "WEBHOOK_SECRET": "s3cret"})
 
 
 def test_failed_webhook_is_retried_with_backoff_then_dead(app, make_lead, receiver, db):

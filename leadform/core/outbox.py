@@ -134,23 +134,28 @@ def expand_event(
                 kind="webhook",
                 payload={
                     "url": webhook_url,
+                    # Standard Webhooks' shape: the id is the event's (stable across retries,
+                    # the same in the webhook-id header), so a receiver can deduplicate.
                     "body": {
-                        "event": message.kind,
-                        "event_id": message.event_id,
-                        "lead": {
-                            "id": lead.id,
-                            "status": lead.status,
-                            "program": lead.program.slug,
-                            "created_at": lead.created_at.isoformat(),
-                            "submission_id": message.payload.get("submission_id"),
-                        },
-                        "prospect": {
-                            "first_name": prospect.first_name,
-                            "last_name": prospect.last_name,
-                            "email": prospect.email,
-                            "phone": prospect.phone,
-                            "postal_code": prospect.postal_code,
-                            "country": prospect.country,
+                        "id": message.event_id,
+                        "type": message.kind,
+                        "timestamp": message.created_at.isoformat(),
+                        "data": {
+                            "lead": {
+                                "id": lead.id,
+                                "status": lead.status,
+                                "program": lead.program.slug,
+                                "created_at": lead.created_at.isoformat(),
+                                "submission_id": message.payload.get("submission_id"),
+                            },
+                            "prospect": {
+                                "first_name": prospect.first_name,
+                                "last_name": prospect.last_name,
+                                "email": prospect.email,
+                                "phone": prospect.phone,
+                                "postal_code": prospect.postal_code,
+                                "country": prospect.country,
+                            },
                         },
                     },
                 },

@@ -33,9 +33,7 @@ def deliver(settings: Settings, message: OutboxMessage) -> None:
             settings, message.payload["to"], message.payload["subject"], message.payload["body"]
         )
     elif message.kind == "webhook":
-        senders.post_webhook(
-            settings, message.payload["url"], message.event_id, message.payload["body"]
-        )
+        senders.post_webhook(settings, message.payload["url"], message.payload["body"])
     else:
         raise senders.DeliveryError(f"unknown message kind {message.kind!r}")
 
