@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import email
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -217,9 +218,9 @@ def test_claims_do_not_overlap(app, make_lead, db):
         make_lead(email=f"p{n}@example.com")
     maker = app.extensions["leadform.sessionmaker"]
     with app.app_context(), maker() as first, maker() as second:
-        a = outbox.claim(first, 3, utcnow())
+        a = outbox.claim(first, 3, utcnow(), outbox.lease(settings()))
         first.commit()
-        b = outbox.claim(second, 3, utcnow())
+        b = outbox.claim(second, 3, utcnow(), outbox.lease(settings()))
         second.commit()
     assert len(a) == 3
     assert len(b) == 1
@@ -273,3 +274,100 @@ def test_smtp_login_refused_without_starttls(app, monkeypatch):
         senders.send_email(config, ["a@example.com"], "Hi", "Body")
     assert "password" not in sent
     assert "message" not in sent
+
+
+class SlowHandler:
+    """An aiosmtpd handler that takes its time over every message (a slow mail server)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
+        import asyncio
+
+        await asyncio.sleep(self.delay)
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def slow_smtp():
+    """A real SMTP server on a free local port that answers DATA slowly."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:  # a free port (aiosmtpd checks it can connect to it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = SlowHandler(delay=0.4)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield controller, handler
+    finally:
+        controller.stop()
+
+
+def test_two_workers_behind_a_slow_mail_server_send_each_message_once(
+    app, make_lead, db, slow_smtp, monkeypatch
+):
+    controller, handler = slow_smtp
+    # Scaled down: a 0.5 s timeout makes a 6 s lease, and the server takes 0.3 s (under
+    # the timeout) over each message. Two dozen take one worker longer than a
+    # lease: a worker leasing its whole batch at once would see the lease run out, and the
+    # second worker would take over and re-send mail the first is still sending.
+    monkeypatch.setattr(outbox, "MIN_LEASE_SECONDS", 0)
+    handler.delay = 0.3
+    set_config(
+        app,
+        SMTP_URL=f"smtp://127.0.0.1:{controller.port}",
+        SMTP_TIMEOUT_SECONDS=0.5,
+        WEBHOOK_TIMEOUT_SECONDS=0.5,
+        NOTIFY_EMAILS="team@college.example",
+    )
+    for n in range(24):
+        make_lead(email=f"slow{n}@example.com")
+    with app.app_context():
+        config = settings()
+        maker = get_sessionmaker()
+    assert outbox.lease(config) == dt.timedelta(seconds=6)
+    errors: list[BaseException] = []
+
+    deadline = time.monotonic() + 10
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                while time.monotonic() < deadline:  # as a worker polls
+                    worker.run_batch(maker, config, limit=24)
+                    time.sleep(0.05)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert len(handler.messages) == 24  # one notification per lead, none twice
+    statuses = {m.status for m in db.scalars(select(OutboxMessage))}
+    assert statuses == {"sent"}
+
+
+def test_a_stop_request_finishes_the_message_in_hand_and_claims_no_more(app, make_lead, db):
+    for n in range(3):
+        make_lead(email=f"stop{n}@example.com")
+    calls = iter([False, True])  # stop after the first message
+    with app.app_context():
+        result = worker.run_batch(get_sessionmaker(), settings(), should_stop=lambda: next(calls))
+    assert result.total == 1
+    events = [m for m in db.scalars(select(OutboxMessage)) if m.kind == "lead.created"]
+    # The other two are untouched: not leased, so another worker may take them at once.
+    assert sorted((m.status, m.attempts) for m in events) == [
+        ("pending", 0),
+        ("pending", 0),
+        ("sent", 1),
+    ]
