@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +35,11 @@ def deliver(settings: Settings, kind: str, payload: dict[str, Any]) -> None:
         senders.post_webhook(settings, payload["url"], payload["body"])
     else:
         raise senders.DeliveryError(f"unknown message kind {kind!r}")
+
+
+def _expand(session: Session, message: OutboxMessage, settings: Settings) -> None:
+    """Add an event's deliveries to the session."""
+    session.add_all(outbox.expand_event(session, message, settings))
 
 
 def _attempt(settings: Settings, work: Callable[[], object], message_id: int) -> str:
@@ -82,9 +88,7 @@ def run_batch(
             session.commit()
         error = ""
         if not event:
-            error = _attempt(
-                settings, lambda k=kind, p=payload: deliver(settings, k, p), message_id
-            )
+            error = _attempt(settings, partial(deliver, settings, kind, payload), message_id)
         with make_session() as session:
             current = session.get(OutboxMessage, message_id, with_for_update=True)
             if current is None or current.attempts != attempt:
@@ -94,11 +98,7 @@ def run_batch(
                 session.rollback()
                 continue
             if event:
-                error = _attempt(
-                    settings,
-                    lambda s=session, m=current: s.add_all(outbox.expand_event(s, m, settings)),
-                    message_id,
-                )
+                error = _attempt(settings, partial(_expand, session, current, settings), message_id)
             outbox.record_result(current, error, max_attempts, result)
             session.commit()
     return result
