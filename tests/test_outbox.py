@@ -5,20 +5,22 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email
+import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from factories import set_config
+from factories import set_config, valid_form
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from leadform.context import get_sessionmaker, settings
 from leadform.core import outbox
 from leadform.db import utcnow
-from leadform.models import OutboxMessage
+from leadform.models import Lead, OutboxMessage, Submission
 from leadform.worker import deliver as worker
 from leadform.worker import senders
 
@@ -99,6 +101,72 @@ def test_new_lead_notifies_team_once(app, make_lead, db):
     assert "nina@example.com" not in text  # contact details stay behind the login
     assert run_once(app).total == 0
     assert len(mails(app)) == 1
+
+
+# --- where the link in the mail points ------------------------------------------------------
+
+
+def mailed_link(app) -> str:
+    """The "Open the lead" link of the one mail sent."""
+    [sent] = mails(app)
+    found = re.search(r"Open the lead: (\S+)", sent.get_payload())
+    assert found, sent.get_payload()
+    return found.group(1)
+
+
+def test_in_development_the_link_follows_the_address_the_app_is_served_at(app, submit, db):
+    """`make run PORT=8001` without LEADFORM_BASE_URL: the mail links to port 8001, not 5000."""
+    set_config(app, BASE_URL=None)
+    assert submit(base_url="http://127.0.0.1:8001").status_code == 303
+    lead = db.scalars(select(Lead)).one()
+    db.rollback()  # SQLite: end this session's transaction so the worker can write
+    run_once(app)
+    assert mailed_link(app) == f"http://127.0.0.1:8001/staff/leads/{lead.id}"
+
+
+def test_a_released_request_links_to_the_address_the_manager_used(
+    app, submit, client, db, login_as
+):
+    set_config(app, BASE_URL=None)
+    submit(valid_form(website="https://autofill.example"))  # held as spam: nobody is told
+    held = db.scalars(select(Submission)).one()
+    login_as("manager")
+    response = client.post(f"/staff/spam/{held.id}/release", base_url="http://localhost:8001")
+    assert response.status_code == 303
+    lead = db.scalars(select(Lead)).one()
+    db.rollback()
+    run_once(app)
+    assert mailed_link(app) == f"http://localhost:8001/staff/leads/{lead.id}"
+
+
+def test_a_set_base_url_wins_over_the_address_the_app_is_served_at(app, submit, db):
+    assert submit(base_url="http://127.0.0.1:8001").status_code == 303
+    lead = db.scalars(select(Lead)).one()
+    db.rollback()
+    run_once(app)
+    assert mailed_link(app) == f"https://info.college.example/staff/leads/{lead.id}"
+
+
+def test_in_production_the_link_never_follows_the_request_host(app, submit, db):
+    """The Host header is the visitor's to choose: a staff mail must not link where they said."""
+    set_config(app, BASE_URL=None, ENV="production")
+    assert submit(base_url="http://phish.example").status_code == 303
+    lead = db.scalars(select(Lead)).one()
+    event = db.scalars(select(OutboxMessage)).one()
+    assert "phish" not in json.dumps(event.payload)
+    db.rollback()
+    run_once(app)
+    assert mailed_link(app) == f"http://127.0.0.1:5000/staff/leads/{lead.id}"
+
+
+def test_link_base_without_a_served_address():
+    from leadform.core.settings import Settings
+
+    assert outbox.link_base(Settings()) == "http://127.0.0.1:5000"
+    assert outbox.link_base(Settings(base_url="https://x.example/")) == "https://x.example"
+    assert outbox.link_base(Settings(), "http://127.0.0.1:8001/") == "http://127.0.0.1:8001"
+    production = Settings(env="production")
+    assert outbox.link_base(production, "http://127.0.0.1:8001/") == "http://127.0.0.1:5000"
 
 
 def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):

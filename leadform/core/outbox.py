@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..models import Lead, OutboxMessage, StaffUser
 from ..vocab import EVENT_KINDS, LEAD_CREATED, LEAD_RESUBMITTED
-from .settings import Settings
+from .settings import DEFAULT_BASE_URL, Settings
 
 log = logging.getLogger("leadform.outbox")
 
@@ -50,17 +50,54 @@ def lead_event(
     submission_id: int,
     reopened: bool,
     now: dt.datetime,
+    served_url: str | None = None,
 ) -> None:
-    """Write the event for a stored submission: a new lead, or a returning one."""
+    """Write the event for a stored submission: a new lead, or a returning one.
+
+    `served_url`: the address the web app was reached at, kept for the links in the mail
+    when no LEADFORM_BASE_URL says where the app lives (see link_base).
+    """
+    payload: dict[str, object] = {
+        "lead_id": lead_id,
+        "submission_id": submission_id,
+        "reopened": reopened,
+    }
+    if served_url:
+        payload["served_url"] = served_url
     session.execute(
         OutboxMessage.__table__.insert(),
         {
             "kind": LEAD_CREATED if created else LEAD_RESUBMITTED,
-            "payload": {"lead_id": lead_id, "submission_id": submission_id, "reopened": reopened},
+            "payload": payload,
             "created_at": now,
             "next_attempt_at": now,
         },
     )
+
+
+def served_url_to_keep(settings: Settings, served_url: str | None) -> str | None:
+    """The request's address to record on an event: only in development without a BASE_URL.
+
+    In production the Host header is the client's to choose, and a link in a staff email
+    must not point wherever a visitor said; there LEADFORM_BASE_URL is the only source.
+    """
+    if settings.production or settings.base_url:
+        return None
+    return served_url or None
+
+
+def link_base(settings: Settings, served_url: object = None) -> str:
+    """The address links in mail start with, without a trailing slash.
+
+    LEADFORM_BASE_URL when set; else, outside production, the address the web app was
+    served at when the event was written (so `make run PORT=8001` mails links to port 8001,
+    whoever runs the worker); else DEFAULT_BASE_URL (production warns at start-up).
+    """
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    if isinstance(served_url, str) and served_url and not settings.production:
+        return served_url.rstrip("/")
+    return DEFAULT_BASE_URL
 
 
 def is_event(message: OutboxMessage) -> bool:
@@ -114,11 +151,6 @@ def claim(
     return messages
 
 
-def _lead_link(settings: Settings, lead_id: int) -> str:
-    base = settings.base_url
-    return base.rstrip("/") + f"/staff/leads/{lead_id}"
-
-
 def expand_event(
     session: Session, message: OutboxMessage, settings: Settings
 ) -> list[OutboxMessage]:
@@ -130,12 +162,13 @@ def expand_event(
     recipients = _recipients(session, lead, settings)
     if recipients:
         verb = "New" if message.kind == LEAD_CREATED else "Returning"
+        link = link_base(settings, message.payload.get("served_url")) + f"/staff/leads/{lead.id}"
         # Only what a counselor needs to pick it up: the details stay behind the login.
         body = (
             f"{verb} request for information about {lead.program.name}.\n\n"
             f"Prospect: {lead.prospect.full_name}\n"
             f"Status: {lead.status}\n\n"
-            f"Open the lead: {_lead_link(settings, lead.id)}\n"
+            f"Open the lead: {link}\n"
         )
         deliveries.append(
             OutboxMessage(

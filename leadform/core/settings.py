@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+#: Where links in mail point when neither LEADFORM_BASE_URL nor the request that wrote the
+#: event says (see outbox.link_base): the address `make run` serves on by default.
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -45,7 +49,8 @@ class Settings:
     smtp_timeout_seconds: float = 10
     mail_from: str = "LeadForm <no-reply@localhost>"
     notify_emails: tuple[str, ...] = ()
-    base_url: str = "http://127.0.0.1:5000"
+    #: LEADFORM_BASE_URL; None when it is not set (see outbox.link_base).
+    base_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10

@@ -326,10 +326,12 @@ def record_submission(
     idempotency_key: str,
     consent: ConsentText | ConsentInfo,
     notify: bool = True,
+    served_url: str | None = None,
 ) -> Outcome:
     """Store an accepted submission: prospect, lead, submission, activity and outbox event.
 
-    notify=False leaves out the outbox event (made-up history must not reach anyone).
+    notify=False leaves out the outbox event (made-up history must not reach anyone);
+    served_url goes on the event for the links in its mail (outbox.lead_event).
     The new rows are written with Core INSERTs, not ORM objects: on the submit path the
     unit of work cost more than the statements. Only an existing lead is an ORM object.
     """
@@ -415,6 +417,7 @@ def record_submission(
             submission_id=submission_id,
             reopened=reopened,
             now=now,
+            served_url=served_url,
         )
     if lead is not None:
         session.flush()  # the existing lead's count, time and status

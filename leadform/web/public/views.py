@@ -271,6 +271,7 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
         idempotency_key=token.idempotency_key,
         consent=consent,
         form_age=token.age,
+        served_url=request.host_url,  # links in the mail follow it in development
     )
     try:
         done = submit.submit(db, received, programs=catalog.by_slug, settings=settings())
