@@ -13,16 +13,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models import Lead, OutboxMessage, StaffUser
 from ..vocab import EVENT_KINDS, LEAD_CREATED, LEAD_RESUBMITTED
+from . import audit
+from .audit import Actor
+from .errors import ActionError, NotFound
 from .settings import Settings
 
 log = logging.getLogger("leadform.outbox")
+
+#: An event that found nobody to tell: recorded as such (the delivery page lists it).
+NO_RECIPIENT = "no_recipient"
 
 #: The fewest seconds a claim leases a message for.
 MIN_LEASE_SECONDS = 60
@@ -128,6 +135,9 @@ def expand_event(
         return []
     deliveries = []
     recipients = _recipients(session, lead, settings)
+    if not recipients:
+        # Nobody to alert (no owner, no team address): said on the delivery page, not "sent".
+        message.last_error = "No recipient: the lead has no owner and no team address is set."
     if recipients:
         verb = "New" if message.kind == LEAD_CREATED else "Returning"
         # Only what a counselor needs to pick it up: the details stay behind the login.
@@ -199,7 +209,10 @@ def record_result(
 ) -> None:
     """After one attempt: sent, or back to pending with a backoff, or dead after the last."""
     now = utcnow()
-    if not error:
+    if not error and is_event(message) and message.last_error.startswith("No recipient"):
+        message.status = NO_RECIPIENT
+        result.delivered += 1
+    elif not error:
         message.status = "sent"
         message.last_error = ""
         result.delivered += 1
@@ -218,3 +231,80 @@ def record_result(
         log.warning(
             "outbox message %s failed (attempt %s): %s", message.id, message.attempts, error
         )
+
+
+#: Views of the delivery page and the statuses each lists.
+DELIVERY_VIEWS: dict[str, tuple[str, ...]] = {
+    "attention": ("dead", NO_RECIPIENT),
+    "pending": ("pending", "sending"),
+    "sent": ("sent",),
+}
+DELIVERY_PAGE_SIZE = 50
+#: Counting stops here ("100+"): the header badge only needs to say "something is wrong".
+DEAD_COUNT_CAP = 100
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """One page of outbox messages, newest first, and where the next page starts."""
+
+    messages: list[OutboxMessage]
+    next_cursor: int | None
+
+
+def delivery_page(session: Session, view: str, *, after: int | None) -> DeliveryPage:
+    """Messages in one view of the delivery page, newest first (keyset paged by id)."""
+    statuses = DELIVERY_VIEWS.get(view, DELIVERY_VIEWS["attention"])
+    stmt = select(OutboxMessage).where(OutboxMessage.status.in_(statuses))
+    if after is not None:
+        stmt = stmt.where(OutboxMessage.id < after)
+    found = list(
+        session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(DELIVERY_PAGE_SIZE + 1))
+    )
+    cursor = found[DELIVERY_PAGE_SIZE - 1].id if len(found) > DELIVERY_PAGE_SIZE else None
+    return DeliveryPage(found[:DELIVERY_PAGE_SIZE], cursor)
+
+
+def dead_count(session: Session) -> int:
+    """How many messages gave up (or found nobody to go to), up to DEAD_COUNT_CAP + 1."""
+    capped = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status.in_(DELIVERY_VIEWS["attention"]))
+        .limit(DEAD_COUNT_CAP + 1)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(capped)) or 0
+
+
+def retry(session: Session, message_id: int, actor: Actor, now: dt.datetime) -> OutboxMessage:
+    """Send a dead message again from now, with a fresh count of attempts."""
+    message = session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        raise NotFound(f"outbox message {message_id}")
+    if message.status != "dead":
+        raise ActionError("Only a message that gave up can be retried.")
+    message.status = "pending"
+    message.attempts = 0
+    message.next_attempt_at = now
+    audit.record(
+        session,
+        "outbox.retried",
+        actor,
+        target_type="outbox_message",
+        target_id=message.id,
+        kind=message.kind,
+        last_error=message.last_error[:200],
+    )
+    session.flush()
+    return message
+
+
+def summary(message: OutboxMessage) -> str:
+    """What a message is, in a line, without personal data: the kind and where it goes."""
+    payload = message.payload or {}
+    if message.kind == "email":
+        to = payload.get("to") or []
+        return f"Email to {', '.join(str(t) for t in to)}: {payload.get('subject', '')}"
+    if message.kind == "webhook":
+        return f"Webhook to {urlsplit(str(payload.get('url', ''))).netloc}"
+    return f"Event {message.kind} (lead {payload.get('lead_id', '?')})"
