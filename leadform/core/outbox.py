@@ -10,6 +10,7 @@ FOR UPDATE SKIP LOCKED, so several workers never take the same message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models import Lead, OutboxMessage, StaffUser
-from ..vocab import EVENT_KINDS, LEAD_CREATED, LEAD_RESUBMITTED
+from ..vocab import (
+    EVENT_KINDS,
+    LEAD_ASSIGNED,
+    LEAD_CREATED,
+    LEAD_RESUBMITTED,
+    PROSPECT_CONFIRMATION,
+)
 from . import audit
 from .audit import Actor
 from .errors import ActionError, NotFound
@@ -49,24 +56,90 @@ def lease(settings: Settings) -> dt.timedelta:
     return dt.timedelta(seconds=max(MIN_LEASE_SECONDS, DELIVERY_STEPS * slowest))
 
 
-def lead_event(
+@dataclass(frozen=True)
+class Confirmation:
+    """What the prospect's confirmation says, fixed when the request is stored."""
+
+    to: str
+    first_name: str
+    program: str
+    program_summary: str
+    counselor: str | None
+
+
+def lead_events(
     session: Session,
     *,
     created: bool,
     lead_id: int,
     submission_id: int,
     reopened: bool,
+    channel: str,
+    owner: StaffUser | None,
+    team: tuple[str, ...],
+    confirmation: Confirmation | None,
     now: dt.datetime,
 ) -> None:
-    """Write the event for a stored submission: a new lead, or a returning one."""
-    session.execute(
-        OutboxMessage.__table__.insert(),
+    """Write the events for a stored submission, each naming its recipients as they are now.
+
+    A new or returning lead (the CRM's webhook; the counselor alert goes to the owner, or
+    to the team address while nobody owns it); a lead routed to a counselor at intake also
+    gets lead.assigned, which alerts them; and the prospect's confirmation. Recipients are
+    fixed here, not looked up when the worker runs: a counselor who claims the lead before
+    then does not get a "new lead" alert about her own claim.
+    """
+    alert_to = [owner.email] if owner is not None and owner.active else list(team)
+    if created and owner is not None:
+        alert_to = []  # lead.assigned tells the owner
+    rows: list[dict[str, object]] = [
         {
             "kind": LEAD_CREATED if created else LEAD_RESUBMITTED,
-            "payload": {"lead_id": lead_id, "submission_id": submission_id, "reopened": reopened},
-            "created_at": now,
-            "next_attempt_at": now,
+            "payload": {
+                "lead_id": lead_id,
+                "submission_id": submission_id,
+                "reopened": reopened,
+                "channel": channel,
+                "alert_to": alert_to,
+                "alert": not (created and owner is not None),
+            },
+        }
+    ]
+    if created and owner is not None:
+        rows.append(assigned_payload(lead_id, owner, by=None))
+    if confirmation is not None:
+        rows.append(
+            {
+                "kind": PROSPECT_CONFIRMATION,
+                "payload": {"lead_id": lead_id, **dataclasses.asdict(confirmation)},
+            }
+        )
+    session.execute(
+        OutboxMessage.__table__.insert(),
+        [{**row, "created_at": now, "next_attempt_at": now} for row in rows],
+    )
+
+
+def assigned_payload(lead_id: int, owner: StaffUser, *, by: int | None) -> dict[str, object]:
+    """The lead.assigned event: the new owner is alerted (by: the staff member who assigned)."""
+    return {
+        "kind": LEAD_ASSIGNED,
+        "payload": {
+            "lead_id": lead_id,
+            "owner_id": owner.id,
+            "assigned_by": by,
+            "alert_to": [owner.email] if owner.active else [],
+            "alert": True,
         },
+    }
+
+
+def lead_assigned(
+    session: Session, lead_id: int, owner: StaffUser, *, by: int | None, now: dt.datetime
+) -> None:
+    """Write lead.assigned for a manager's (or a bulk) assignment; a claim writes none."""
+    row = assigned_payload(lead_id, owner, by=by)
+    session.add(
+        OutboxMessage(kind=row["kind"], payload=row["payload"], created_at=now, next_attempt_at=now)
     )
 
 
@@ -126,73 +199,144 @@ def _lead_link(settings: Settings, lead_id: int) -> str:
     return base.rstrip("/") + f"/staff/leads/{lead_id}"
 
 
+#: How a request arrived, as an alert says it.
+CHANNEL_WORDS = {
+    "form": "the website form",
+    "embed": "a form on another site",
+    "api": "a landing page",
+}
+
+
 def expand_event(
     session: Session, message: OutboxMessage, settings: Settings
 ) -> list[OutboxMessage]:
-    """Turn a lead event into its deliveries: a notification email and the webhook."""
-    lead = session.get(Lead, message.payload.get("lead_id"))
+    """Turn an event into its deliveries: an alert or a confirmation email, and the webhook.
+
+    An alert names the program, how the person asked and a link to the lead: the person's
+    details stay behind the sign-in. Recipients come from the event (fixed when it was
+    written); an event written before they were kept looks them up now.
+    """
+    payload = message.payload
+    lead = session.get(Lead, payload.get("lead_id"))
     if lead is None:
         return []
+    if message.kind == PROSPECT_CONFIRMATION:
+        return _confirmation(session, message, lead, settings)
     deliveries = []
-    recipients = _recipients(session, lead, settings)
-    if not recipients:
+    alert = bool(payload.get("alert", True))
+    recipients = (
+        list(payload["alert_to"]) if "alert_to" in payload else _recipients(session, lead, settings)
+    )
+    if alert and not recipients:
         # Nobody to alert (no owner, no team address): said on the delivery page, not "sent".
         message.last_error = "No recipient: the lead has no owner and no team address is set."
-    if recipients:
-        verb = "New" if message.kind == LEAD_CREATED else "Returning"
-        # Only what a counselor needs to pick it up: the details stay behind the login.
-        body = (
-            f"{verb} request for information about {lead.program.name}.\n\n"
-            f"Prospect: {lead.prospect.full_name}\n"
-            f"Status: {lead.status}\n\n"
-            f"Open the lead: {_lead_link(settings, lead.id)}\n"
-        )
+    if alert and recipients:
+        program = lead.program.name
+        how = CHANNEL_WORDS.get(str(payload.get("channel", "")), "the website")
+        if message.kind == LEAD_ASSIGNED:
+            subject, line = (
+                f"Lead assigned to you: {program}",
+                f"A lead for {program} is now yours.",
+            )
+        elif message.kind == LEAD_CREATED:
+            subject = f"New lead: {program}"
+            line = f"A new request for information about {program} came in through {how}."
+        else:
+            subject = f"Returning lead: {program}"
+            line = f"Someone asked again about {program}, through {how}."
+            if payload.get("reopened"):
+                line += " Their closed lead is open again."
         deliveries.append(
             OutboxMessage(
                 kind="email",
                 payload={
                     "to": recipients,
-                    "subject": f"{verb} lead: {lead.program.name}",
-                    "body": body,
+                    "subject": subject,
+                    "body": f"{line}\n\nOpen the lead: {_lead_link(settings, lead.id)}\n",
+                    "lead_id": lead.id,
                 },
             )
         )
     webhook_url = settings.webhook_url
     if webhook_url:
-        prospect = lead.prospect
-        deliveries.append(
-            OutboxMessage(
-                kind="webhook",
-                payload={
-                    "url": webhook_url,
-                    # Standard Webhooks' shape: the id is the event's (stable across retries,
-                    # the same in the webhook-id header), so a receiver can deduplicate.
-                    "body": {
-                        "id": message.event_id,
-                        "type": message.kind,
-                        "timestamp": message.created_at.isoformat(),
-                        "data": {
-                            "lead": {
-                                "id": lead.id,
-                                "status": lead.status,
-                                "program": lead.program.slug,
-                                "created_at": lead.created_at.isoformat(),
-                                "submission_id": message.payload.get("submission_id"),
-                            },
-                            "prospect": {
-                                "first_name": prospect.first_name,
-                                "last_name": prospect.last_name,
-                                "email": prospect.email,
-                                "phone": prospect.phone,
-                                "postal_code": prospect.postal_code,
-                                "country": prospect.country,
-                            },
-                        },
+        deliveries.append(_webhook(message, lead, webhook_url))
+    return deliveries
+
+
+def _confirmation(
+    session: Session, message: OutboxMessage, lead: Lead, settings: Settings
+) -> list[OutboxMessage]:
+    """The prospect's confirmation email, unless they asked for no more email since."""
+    from .prospect_email import opt_out_token
+
+    if lead.prospect.email_opt_out_at is not None:
+        return []
+    payload = message.payload
+    base = settings.base_url.rstrip("/")
+    stop_url = f"{base}/email/stop/{opt_out_token(settings, lead.prospect_id)}"
+    context = {
+        "first_name": payload.get("first_name", ""),
+        "program": payload.get("program", ""),
+        "program_summary": payload.get("program_summary", ""),
+        "counselor": payload.get("counselor"),
+        "response_time": settings.response_time,
+        "office_contact": settings.office_contact,
+        "site_name": settings.site_name,
+        "privacy_url": settings.privacy_url or f"{base}/privacy",
+        "stop_url": stop_url,
+    }
+    return [
+        OutboxMessage(
+            kind="email",
+            payload={
+                "to": [payload["to"]],
+                "template": "confirmation",
+                "context": context,
+                # RFC 8058: a mail client's one-click unsubscribe POSTs to the link.
+                "headers": {
+                    "List-Unsubscribe": f"<{stop_url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+                "lead_id": lead.id,
+            },
+        )
+    ]
+
+
+def _webhook(message: OutboxMessage, lead: Lead, url: str) -> OutboxMessage:
+    """The webhook delivery of a lead event (Standard Webhooks' body shape)."""
+    prospect = lead.prospect
+    return OutboxMessage(
+        kind="webhook",
+        payload={
+            "url": url,
+            # The id is the event's (stable across retries, the same in the webhook-id
+            # header), so a receiver can deduplicate.
+            "body": {
+                "id": message.event_id,
+                "type": message.kind,
+                "timestamp": message.created_at.isoformat(),
+                "data": {
+                    "lead": {
+                        "id": lead.id,
+                        "status": lead.status,
+                        "program": lead.program.slug,
+                        "owner_id": lead.owner_id,
+                        "created_at": lead.created_at.isoformat(),
+                        "submission_id": message.payload.get("submission_id"),
+                    },
+                    "prospect": {
+                        "first_name": prospect.first_name,
+                        "last_name": prospect.last_name,
+                        "email": prospect.email,
+                        "phone": prospect.phone,
+                        "postal_code": prospect.postal_code,
+                        "country": prospect.country,
                     },
                 },
-            )
-        )
-    return deliveries
+            },
+        },
+    )
 
 
 def _recipients(session: Session, lead: Lead, settings: Settings) -> list[str]:

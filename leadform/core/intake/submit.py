@@ -111,6 +111,7 @@ def submit(
         idempotency_key=received.idempotency_key,
         consent=received.consent,
         notify=notify,
+        team=settings.notify_emails,
     )
     return Submitted(program=inquiry.program, outcome=outcome, inquiry=inquiry)
 
