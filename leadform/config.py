@@ -70,6 +70,9 @@ class Defaults:
     WEBHOOK_SECRET: str | None = None  # HMAC-SHA256 key for the X-LeadForm-Signature header
     WEBHOOK_TIMEOUT_SECONDS = 10
     OUTBOX_MAX_ATTEMPTS = 8
+    # The prospect's confirmation email: how to reach the office, when a counselor calls.
+    OFFICE_CONTACT = ""
+    RESPONSE_TIME = "within one business day"
 
     # Cookies and CSRF.
     SESSION_COOKIE_NAME = "leadform_session"

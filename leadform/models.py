@@ -137,6 +137,8 @@ class Prospect(Base):
     consent_text_id: Mapped[int | None] = mapped_column(ForeignKey("consent_texts.id"))
     consent_at: Mapped[dt.datetime | None]
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the person asked for no more email (the link in every confirmation); None: not.
+    email_opt_out_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -228,6 +230,8 @@ class Lead(Base):
     first_contacted_at: Mapped[dt.datetime | None]
     next_follow_up_at: Mapped[dt.datetime | None]
     last_submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When the prospect was last sent a confirmation about this lead (at most one a day).
+    last_confirmed_at: Mapped[dt.datetime | None]
     submission_count: Mapped[int] = mapped_column(Integer, default=0)
     # Attribution of the first submission, kept on the lead so the queue can filter on it.
     utm_source: Mapped[str | None] = mapped_column(String(200))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email
+import email.policy
 import json
 import re
 import threading
@@ -33,7 +34,7 @@ def run_once(app) -> outbox.BatchResult:
 def mails(app) -> list[email.message.Message]:
     folder = Path(app.instance_path) / "mail"
     files = sorted(folder.glob("*.eml")) if folder.exists() else []
-    return [email.message_from_bytes(f.read_bytes()) for f in files]
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
 
 
 @pytest.fixture
@@ -87,30 +88,41 @@ def receiver():
     server.server_close()
 
 
+def staff_mails(app) -> list[email.message.Message]:
+    """The alerts (everything but the prospects' confirmations)."""
+    return [m for m in mails(app) if not m["Subject"].startswith("Your request about")]
+
+
+def confirmations(app) -> list[email.message.Message]:
+    """The prospects' confirmations."""
+    return [m for m in mails(app) if m["Subject"].startswith("Your request about")]
+
+
 def test_new_lead_notifies_team_once(app, make_lead, db):
     lead = make_lead(email="nina@example.com", first_name="Nina")
-    result = run_once(app)
-    assert result.delivered == 2  # the event, then its email
-    sent = mails(app)
+    run_once(app)
+    sent = staff_mails(app)
     assert len(sent) == 1
     assert sent[0]["To"] == "admissions@college.example, team@college.example"
-    assert "Medical Billing and Coding Certificate" in sent[0]["Subject"]
-    text = sent[0].get_payload()
-    assert "Nina Jones" in text
+    assert sent[0]["Subject"] == "New lead: Medical Billing and Coding Certificate"
+    text = sent[0].get_content()
+    assert "came in through the website form" in text
     assert f"https://info.college.example/staff/leads/{lead.id}" in text
-    assert "nina@example.com" not in text  # contact details stay behind the login
+    # No more personal data than needed: name and contact details stay behind the login.
+    assert "nina@example.com" not in text
+    assert "Nina" not in text
     assert run_once(app).total == 0
-    assert len(mails(app)) == 1
+    assert len(staff_mails(app)) == 1
 
 
 # --- where the link in the mail points ------------------------------------------------------
 
 
 def mailed_link(app) -> str:
-    """The "Open the lead" link of the one mail sent."""
-    [sent] = mails(app)
-    found = re.search(r"Open the lead: (\S+)", sent.get_payload())
-    assert found, sent.get_payload()
+    """The "Open the lead" link of the one alert sent (the prospect's confirmation aside)."""
+    [sent] = staff_mails(app)
+    found = re.search(r"Open the lead: (\S+)", sent.get_content())
+    assert found, sent.get_content()
     return found.group(1)
 
 
@@ -152,8 +164,8 @@ def test_in_production_the_link_never_follows_the_request_host(app, submit, db):
     set_config(app, BASE_URL=None, ENV="production")
     assert submit(base_url="http://phish.example").status_code == 303
     lead = db.scalars(select(Lead)).one()
-    event = db.scalars(select(OutboxMessage)).one()
-    assert "phish" not in json.dumps(event.payload)
+    for event in db.scalars(select(OutboxMessage)):
+        assert "phish" not in json.dumps(event.payload)
     db.rollback()
     run_once(app)
     assert mailed_link(app) == f"http://127.0.0.1:5000/staff/leads/{lead.id}"
@@ -179,7 +191,87 @@ def test_assigned_lead_notifies_its_owner(app, make_lead, make_staff, db):
     db.commit()
     make_lead(program="master-health-informatics")
     run_once(app)
-    assert [m["To"] for m in mails(app)] == ["owner@staff.example.com"]
+    alerts = staff_mails(app)
+    assert [m["To"] for m in alerts] == ["owner@staff.example.com"]
+    assert alerts[0]["Subject"] == "Lead assigned to you: Master of Health Informatics"
+
+
+def test_recipients_are_fixed_when_the_lead_arrives_not_when_the_worker_runs(
+    app, client, make_lead, login_as, db
+):
+    lead = make_lead(email="early@example.com")  # unassigned: the team is told
+    me = login_as("counselor")
+    assert client.post(f"/staff/leads/{lead.id}/claim").status_code == 303
+    run_once(app)  # the worker runs after the claim
+    assert [m["To"] for m in staff_mails(app)] == [
+        "admissions@college.example, team@college.example"
+    ]
+    assert me.email not in {m["To"] for m in mails(app)}  # no alert about her own claim
+
+
+def test_a_managers_assignment_alerts_the_new_owner(app, client, make_lead, make_staff, login_as):
+    lead = make_lead(email="handed@example.com")
+    run_once(app)
+    counselor = make_staff("counselor", email="dana@staff.example.com")
+    login_as("manager")
+    client.post(f"/staff/leads/{lead.id}/assign", data={"owner": str(counselor.id)})
+    run_once(app)
+    assigned = [m for m in staff_mails(app) if m["To"] == "dana@staff.example.com"]
+    assert len(assigned) == 1
+    assert assigned[0]["Subject"].startswith("Lead assigned to you")
+
+
+def test_the_prospect_gets_one_confirmation_with_a_stop_link(app, client, make_lead, db):
+    set_config(app, OFFICE_CONTACT="admissions@lakeside.example, (317) 555-0100")
+    make_lead(email="conf@example.com", first_name="Conny")
+    make_lead(email="conf@example.com")  # asks again within a day: no second confirmation
+    run_once(app)
+    sent = confirmations(app)
+    assert len(sent) == 1
+    message = sent[0]
+    assert message["To"] == "conf@example.com"
+    assert message["Subject"] == "Your request about Medical Billing and Coding Certificate"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "Hello Pat" in text  # the name as it was sent with the request
+    assert "within one business day" in text
+    assert "(317) 555-0100" in text
+    assert "https://info.college.example/privacy" in text
+    assert "Thank you, Pat." in html
+    stop = message["List-Unsubscribe"].strip("<>")
+    assert stop.startswith("https://info.college.example/email/stop/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert stop in text
+
+    # One click from a mail client: a POST with no cookie and no form token (RFC 8058).
+    path = stop.removeprefix("https://info.college.example")
+    assert "Stop emails" in client.get(path).get_data(as_text=True)  # a GET changes nothing
+    response = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert "You won't get more emails" in response.get_data(as_text=True)
+    from leadform.models import Prospect
+
+    assert db.scalars(select(Prospect)).one().email_opt_out_at is not None
+    # A later request about another program: no confirmation any more.
+    make_lead(email="conf@example.com", program="master-health-informatics")
+    run_once(app)
+    assert len(confirmations(app)) == 1
+    assert client.post("/email/stop/not-a-token").status_code == 404
+
+
+def test_a_confirmation_names_the_counselor_once_assigned(app, make_lead, make_staff, db):
+    owner = make_staff("counselor", name="Dana Whitfield")
+    from leadform.core import routing
+    from leadform.core.audit import Actor
+    from leadform.core.intake.store import get_program
+
+    routing.set_team(db, get_program(db, "master-health-informatics"), [(owner, 1)], Actor())
+    db.commit()
+    make_lead(email="named@example.com", program="master-health-informatics")
+    run_once(app)
+    (message,) = confirmations(app)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Dana Whitfield, your enrollment counselor, will contact you" in text
 
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -290,8 +382,8 @@ def test_claims_do_not_overlap(app, make_lead, db):
         first.commit()
         b = outbox.claim(second, 3, utcnow(), outbox.lease(settings()))
         second.commit()
-    assert len(a) == 3
-    assert len(b) == 1
+    assert len(a) == 3  # 8 events: a new lead and a confirmation for each of 4 people
+    assert len(b) == 3
     assert not {m.id for m in a} & {m.id for m in b}
 
 
@@ -305,9 +397,9 @@ def test_cli_work_once(app, make_lead):
     make_lead()
     result = app.test_cli_runner().invoke(args=["outbox", "work", "--once"])
     assert result.exit_code == 0, result.output
-    assert "2 delivered" in result.output
+    assert "4 delivered" in result.output  # two events, the alert and the confirmation
     status = app.test_cli_runner().invoke(args=["outbox", "status"])
-    assert "sent: 2" in status.output
+    assert "sent: 4" in status.output
 
 
 def test_smtp_login_refused_without_starttls(app, monkeypatch):
@@ -395,7 +487,7 @@ def test_two_workers_behind_a_slow_mail_server_send_each_message_once(
         WEBHOOK_TIMEOUT_SECONDS=0.5,
         NOTIFY_EMAILS="team@college.example",
     )
-    for n in range(24):
+    for n in range(12):  # each: an alert and a confirmation
         make_lead(email=f"slow{n}@example.com")
     with app.app_context():
         config = settings()
@@ -420,7 +512,7 @@ def test_two_workers_behind_a_slow_mail_server_send_each_message_once(
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
-    assert len(handler.messages) == 24  # one notification per lead, none twice
+    assert len(handler.messages) == 24  # an alert and a confirmation per lead, none twice
     statuses = {m.status for m in db.scalars(select(OutboxMessage))}
     assert statuses == {"sent"}
 

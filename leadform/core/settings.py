@@ -55,6 +55,10 @@ class Settings:
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10
     outbox_max_attempts: int = 8
+    #: How to reach the admissions office, as the prospect's confirmation says it.
+    office_contact: str = ""
+    #: When the prospect will hear from a counselor, as the confirmation promises it.
+    response_time: str = "within one business day"
     #: Where mail goes as .eml files when no SMTP server is configured.
     mail_folder: str = "instance/mail"
 

@@ -22,14 +22,19 @@ from ..core.outbox import BatchResult
 from ..core.settings import Settings
 from ..db import utcnow
 from ..models import OutboxMessage
-from . import senders
+from . import emails, senders
 
 log = logging.getLogger(__name__)
 
 
 def deliver(settings: Settings, kind: str, payload: dict[str, Any]) -> None:
     """Send one email or webhook; raise DeliveryError on failure."""
-    if kind == "email":
+    if kind == "email" and "template" in payload:
+        subject, text, html = emails.render(payload["template"], payload["context"])
+        senders.send_email(
+            settings, payload["to"], subject, text, html=html, headers=payload.get("headers")
+        )
+    elif kind == "email":
         senders.send_email(settings, payload["to"], payload["subject"], payload["body"])
     elif kind == "webhook":
         senders.post_webhook(settings, payload["url"], payload["body"])

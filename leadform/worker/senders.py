@@ -23,14 +23,26 @@ class DeliveryError(Exception):
     """A delivery failed; the worker retries it later."""
 
 
-def send_email(settings: Settings, to: list[str], subject: str, body: str) -> None:
+def send_email(
+    settings: Settings,
+    to: list[str],
+    subject: str,
+    body: str,
+    *,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
     """Send a plain-text email through LEADFORM_SMTP_URL, or write it to the instance folder."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="leadform")
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
 
     url = settings.smtp_url
     if not url:

@@ -35,6 +35,8 @@ class ProgramInfo:
     description: str
     duration: str
     delivery: str
+    #: Where alerts go while nobody owns a lead (None: LEADFORM_NOTIFY_EMAILS).
+    team_email: str | None = None
     #: Has a routing team: False lets intake skip the routing query for this program.
     routed: bool = True
 
@@ -50,6 +52,7 @@ class ProgramInfo:
             description=program.description,
             duration=program.duration,
             delivery=program.delivery,
+            team_email=program.team_email,
             routed=routed,
         )
 

@@ -115,6 +115,7 @@ def submit(
         idempotency_key=received.idempotency_key,
         consent=received.consent,
         notify=notify,
+        team=settings.notify_emails,
         served_url=outbox.served_url_to_keep(settings, received.served_url),
     )
     return Submitted(program=inquiry.program, outcome=outcome, inquiry=inquiry)

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
 from ...context import get_session, settings
+from ...core.audit import Actor
 from ...core.errors import ValidationFailed
 from ...core.intake import store, submit
 from ...core.intake import validation as v
@@ -35,6 +36,8 @@ from ...core.intake.catalog import (
 )
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
+from ...core.prospect_email import read_opt_out_token, withdraw_email
+from ...db import utcnow
 from .. import errors
 from ..extensions import csrf, limiter
 from .forms import RequestInfoForm
@@ -376,3 +379,26 @@ def _thanks_redirect(program_name: str | None) -> Response:
     # Always set (possibly empty): the thanks page is only for someone who sent a request.
     session["thanks_program"] = program_name or ""
     return redirect(url_for("public.thanks"), code=303)
+
+
+# CSRF-exempt: the signed token is the protection, and mail clients POST here (RFC 8058).
+@bp.route("/email/stop/<token>", methods=["GET", "POST"])
+@csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
+def email_stop(token: str) -> str | tuple[str, int]:
+    """Stop emails: GET asks to confirm (link scanners open links); POST records it.
+
+    A mail client's one-click unsubscribe (List-Unsubscribe-Post) POSTs the same URL with
+    no cookie and no form token, which is what RFC 8058 asks for.
+    """
+    prospect_id = read_opt_out_token(settings(), token)
+    if prospect_id is None:
+        abort(404)
+    if request.method == "GET":
+        html = render_template("public/email_stop.html", token=token, done=False)
+        return html, 200
+    db = get_session()
+    who = Actor(ip=request.remote_addr or "", via="email-link")
+    if withdraw_email(db, prospect_id, who, utcnow()) is None:
+        abort(404)
+    db.commit()
+    return render_template("public/email_stop.html", token=token, done=True), 200
