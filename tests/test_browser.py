@@ -24,7 +24,8 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 800}
 VIEWPORTS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
-# The visible fields in the order a keyboard user meets them on /request-info.
+# The visible fields in the order a keyboard user meets them on /request-info ("A": the
+# privacy policy link under the consent text, which refers to it).
 FIELD_ORDER = [
     "program",
     "first_name",
@@ -38,6 +39,7 @@ FIELD_ORDER = [
     "military",
     "comments",
     "consent",
+    "A",
     "sms_opt_in",
 ]
 

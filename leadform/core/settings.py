@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+#: How long requests are kept, as the privacy notice at /privacy says it (a college sets its own).
+DEFAULT_PRIVACY_RETENTION = (
+    "We keep your request, and our notes about being in touch with you, for as long as we are "
+    "talking with you about your studies and for up to three years after we last hear from "
+    "you; then we delete them. If you apply, your application is kept under the college's "
+    "student records policy instead."
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -21,6 +29,9 @@ class Settings:
     env: str = "development"
     site_name: str = "Lakeside College"
     privacy_url: str | None = None
+    privacy_contact_email: str | None = None
+    privacy_contact_name: str = "Office of Admissions"
+    privacy_retention: str = DEFAULT_PRIVACY_RETENTION
     secret_key: str = ""
     secret_key_fallbacks: tuple[str, ...] = ()
 

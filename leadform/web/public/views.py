@@ -70,6 +70,26 @@ def _catalog() -> Catalog:
     return catalog_cache().catalog(get_session)
 
 
+@bp.app_context_processor
+def _privacy_link() -> dict[str, str]:
+    """Where "privacy policy" links go: the college's own policy, else the built-in notice."""
+    return {"privacy_url": settings().privacy_url or url_for("public.privacy")}
+
+
+@bp.get("/privacy")
+def privacy() -> str | Response:
+    """The built-in privacy notice for requests; the college's own policy when one is set."""
+    config = settings()
+    if config.privacy_url:
+        return redirect(config.privacy_url, code=302)
+    return render_template(
+        "public/privacy.html",
+        contact_name=config.privacy_contact_name,
+        contact_email=config.privacy_contact_email,
+        retention=config.privacy_retention,
+    )
+
+
 @bp.get("/")
 def index() -> str:
     """The program directory."""
