@@ -51,7 +51,7 @@ def test_program_page_shows_form_with_contract_fields(client):
         ">Request information</button>",
     ):
         assert label in html, label
-    assert "may contact me about educational programs" in html  # the active consent text
+    assert "may contact me about my request" in html  # the active consent text
     assert 'name="consent" type="checkbox" value="y" checked' not in html
 
 
@@ -189,7 +189,7 @@ def test_thanks_url_carries_no_personal_data(submit):
 
 
 def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db):
-    submit(valid_form())
+    submit(valid_form(sms_opt_in="y"))
     submit(
         valid_form(
             first_name="Mary",
@@ -197,7 +197,6 @@ def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db
             email="Maria@Example.com",
             phone="",
             postal_code="10001",
-            sms_opt_in="y",
         )
     )
     prospect = db.scalars(select(Prospect)).one()
@@ -205,7 +204,7 @@ def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db
     assert prospect.email == "Maria@example.com"
     assert prospect.phone == "+13175550123"  # left blank the second time: the old one stays
     assert prospect.postal_code == "10001"
-    assert prospect.sms_opt_in is True
+    assert prospect.sms_opt_in is False  # the newest request did not ask for texts
     first, second = db.scalars(select(Submission).order_by(Submission.id))
     # The submissions keep exactly what each request said.
     assert (first.first_name, first.phone_e164) == ("Maria", "+13175550123")

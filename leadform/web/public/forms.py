@@ -13,7 +13,7 @@ from wtforms.widgets import Select, html_params
 from ...core.errors import ValidationFailed
 from ...core.intake import validation as v
 from ...core.intake.catalog import ProgramInfo
-from ...core.intake.inquiry import CHECKBOX_FALSE_VALUES, FIELDS, UTM_FIELDS
+from ...core.intake.inquiry import CHECKBOX_FALSE_VALUES, FIELDS, SMS_OPT_IN_TEXT, UTM_FIELDS
 from ..forms import BaseForm, select_choices
 
 
@@ -66,7 +66,8 @@ class RequestInfoForm(BaseForm):
     )
     phone = StringField(
         "Phone",
-        description="Optional. We may call or text about your request.",
+        # Calls only: texts need the separate opt-in at the end of the form.
+        description="Optional. A counselor may call you about your request.",
         render_kw={"autocomplete": "tel", "type": "tel", "maxlength": 32},
     )
     postal_code = StringField(
@@ -110,7 +111,7 @@ class RequestInfoForm(BaseForm):
         false_values=CHECKBOX_FALSE_VALUES,
     )
     sms_opt_in = BooleanField(
-        "Text me about my request (message and data rates may apply).",
+        SMS_OPT_IN_TEXT,  # the wording a submission that opted in keeps as evidence
         false_values=CHECKBOX_FALSE_VALUES,
     )
 
