@@ -71,7 +71,7 @@ class RequestInfoForm(BaseForm):
         render_kw={"autocomplete": "tel", "type": "tel", "maxlength": 32},
     )
     postal_code = StringField(
-        "ZIP code",
+        "ZIP code",  # "Postal code" outside the US: see __init__ and static/js/forms.js
         render_kw={"autocomplete": "postal-code", "maxlength": 12},
     )
     country = SelectField(
@@ -130,6 +130,11 @@ class RequestInfoForm(BaseForm):
         self.program.choices = select_choices(
             ((p.slug, p.name) for p in programs), blank="Select a program"
         )
+        # The label follows the country chosen (or sent): "ZIP code" for the US.
+        self.postal_code.label.text = v.postal_code_label(self.country.data)
+
+    #: Countries whose postal code is a ZIP code (the script switches the label by these).
+    zip_code_countries = " ".join(sorted(v.ZIP_CODE_COUNTRIES))
 
     def fields_sent(self) -> dict[str, Any]:
         """The request-info fields as submitted (spaces trimmed), for the core's rules."""

@@ -32,6 +32,7 @@ from ...core.intake.catalog import (
     ProgramInfo,
     consent_version,
 )
+from ...core.intake.email_typos import hint_data, suggest_email
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
 from ..extensions import csrf, limiter
@@ -216,7 +217,16 @@ def _render_form(
         and not form.program.errors
     ):
         template = "public/program.html"
-    html = render_template(template, form=form, program=program, consent=consent, notice=notice)
+    html = render_template(
+        template,
+        form=form,
+        program=program,
+        consent=consent,
+        notice=notice,
+        # Only a hint: what was typed is kept and sent as is unless the person takes it.
+        email_suggestion=suggest_email(form.email.data or ""),
+        email_hint_data=hint_data(),
+    )
     return html, status
 
 
