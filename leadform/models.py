@@ -49,7 +49,9 @@ class Program(Base):
     delivery: Mapped[str] = mapped_column(String(80), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
-    #: Routing: new leads for this program go to this counselor (None: unassigned queue).
+    #: Where "nobody on the team is available" goes (None: LEADFORM_NOTIFY_EMAILS).
+    team_email: Mapped[str | None] = mapped_column(String(254))
+    #: Superseded by the routing team (routing_members); kept for old rows, unused.
     default_owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff_users.id", ondelete="SET NULL")
     )
@@ -327,6 +329,29 @@ class Submission(Base):
     lead: Mapped[Lead | None] = relationship()
     program: Mapped[Program | None] = relationship()
     consent_text: Mapped[ConsentText | None] = relationship()
+
+
+class RoutingMember(Base):
+    """A member of a program's routing team: new leads go round the team by weight.
+
+    current_weight is the smooth weighted round robin's running state (core/routing.py):
+    rows are locked while a turn is taken, so concurrent submissions take turns in order.
+    """
+
+    __tablename__ = "routing_members"
+    __table_args__ = (
+        UniqueConstraint("program_id", "staff_user_id"),
+        CheckConstraint("weight >= 1 AND weight <= 100", name="weight"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    current_weight: Mapped[int] = mapped_column(Integer, default=0)
+
+    staff_user: Mapped[StaffUser] = relationship()
+    program: Mapped[Program] = relationship()
 
 
 class SpamReview(Base):

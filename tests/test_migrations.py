@@ -108,7 +108,8 @@ def test_submissions_stored_before_the_text_opt_in_wording_was_kept_stay_valid(
     alembic_cfg, migration_url
 ):
     # The revision before the opt-in wording columns, with a submission that opted in.
-    command.upgrade(alembic_cfg, "5b2e7d1c9a40")
+    wording = ScriptDirectory.from_config(alembic_cfg).get_revision("119b88fb0b4c")
+    command.upgrade(alembic_cfg, wording.down_revision)
     engine = build_engine(migration_url)
     try:
         with engine.begin() as conn:

@@ -24,7 +24,22 @@ from .settings import Settings
 
 log = logging.getLogger("leadform.outbox")
 
-LEASE = dt.timedelta(minutes=5)
+#: The fewest seconds a claim leases a message for.
+MIN_LEASE_SECONDS = 60
+#: Network steps one delivery may take, each bounded by its timeout: an SMTP conversation
+#: (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT..., DATA, QUIT) or a webhook POST.
+DELIVERY_STEPS = 12
+
+
+def lease(settings: Settings) -> dt.timedelta:
+    """How long a claimed message is this worker's: longer than one delivery can take.
+
+    Each step of a delivery times out on its own, so a delivery is bounded by steps x
+    timeout; a lease longer than that means no second worker takes over a message that
+    is still being sent, however slow the server (every step just under its timeout).
+    """
+    slowest = max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)
+    return dt.timedelta(seconds=max(MIN_LEASE_SECONDS, DELIVERY_STEPS * slowest))
 
 
 def lead_event(
@@ -72,8 +87,14 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
 
 
-def claim(session: Session, limit: int, now: dt.datetime) -> list[OutboxMessage]:
-    """Lease up to `limit` due messages to this worker (the caller commits)."""
+def claim(
+    session: Session, limit: int, now: dt.datetime, lease_for: dt.timedelta
+) -> list[OutboxMessage]:
+    """Lease up to `limit` due messages to this worker (the caller commits).
+
+    The worker claims one message at a time (limit=1), so each lease starts when its own
+    delivery does; a batch leased at once would expire behind a slow server.
+    """
     stmt = (
         select(OutboxMessage)
         .where(
@@ -88,7 +109,7 @@ def claim(session: Session, limit: int, now: dt.datetime) -> list[OutboxMessage]
     for message in messages:
         message.status = "sending"
         message.attempts += 1
-        message.next_attempt_at = now + LEASE
+        message.next_attempt_at = now + lease_for
     session.flush()
     return messages
 
@@ -134,23 +155,28 @@ def expand_event(
                 kind="webhook",
                 payload={
                     "url": webhook_url,
+                    # Standard Webhooks' shape: the id is the event's (stable across retries,
+                    # the same in the webhook-id header), so a receiver can deduplicate.
                     "body": {
-                        "event": message.kind,
-                        "event_id": message.event_id,
-                        "lead": {
-                            "id": lead.id,
-                            "status": lead.status,
-                            "program": lead.program.slug,
-                            "created_at": lead.created_at.isoformat(),
-                            "submission_id": message.payload.get("submission_id"),
-                        },
-                        "prospect": {
-                            "first_name": prospect.first_name,
-                            "last_name": prospect.last_name,
-                            "email": prospect.email,
-                            "phone": prospect.phone,
-                            "postal_code": prospect.postal_code,
-                            "country": prospect.country,
+                        "id": message.event_id,
+                        "type": message.kind,
+                        "timestamp": message.created_at.isoformat(),
+                        "data": {
+                            "lead": {
+                                "id": lead.id,
+                                "status": lead.status,
+                                "program": lead.program.slug,
+                                "created_at": lead.created_at.isoformat(),
+                                "submission_id": message.payload.get("submission_id"),
+                            },
+                            "prospect": {
+                                "first_name": prospect.first_name,
+                                "last_name": prospect.last_name,
+                                "email": prospect.email,
+                                "phone": prospect.phone,
+                                "postal_code": prospect.postal_code,
+                                "country": prospect.country,
+                            },
                         },
                     },
                 },

@@ -1,7 +1,7 @@
 """submissions: the wording of the text-message opt-in that was ticked
 
 Revision ID: 119b88fb0b4c
-Revises: 5b2e7d1c9a40
+Revises: 7c1d2e3f4a50
 Create Date: 2026-12-10 10:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "119b88fb0b4c"
-down_revision: str | None = "5b2e7d1c9a40"
+down_revision: str | None = "7c1d2e3f4a50"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -23,11 +23,10 @@ from ...models import (
     Lead,
     Program,
     Prospect,
-    StaffUser,
     Submission,
 )
 from ...vocab import CLOSED_STATUSES, RESUBMITTED, STATUS_CHANGED, SUBMITTED
-from .. import outbox
+from .. import outbox, routing
 from .catalog import ConsentInfo, ProgramInfo
 from .inquiry import SMS_OPT_IN_SHA256, SMS_OPT_IN_TEXT, UTM_FIELDS, Evidence, Inquiry, checked
 from .validation import bad_characters
@@ -220,16 +219,6 @@ def upsert_prospect(
     return prospect_id
 
 
-def _route_owner(session: Session, program: Program | ProgramInfo) -> int | None:
-    """The counselor new leads for this program go to, when they are active and not away."""
-    if program.default_owner_id is None:
-        return None
-    owner = session.get(StaffUser, program.default_owner_id)
-    if owner is None or not owner.active or owner.away:
-        return None
-    return owner.id
-
-
 _LEAD_COLUMNS = (
     "prospect_id",
     "program_id",
@@ -264,6 +253,11 @@ def _plain_insert(table: Table, returning_id: bool = False) -> Insert:
     return stmt.returning(table.c.id) if returning_id else stmt
 
 
+def _routed(program: Program | ProgramInfo) -> bool:
+    """Whether the program may have a routing team (a catalog copy knows; a row: look)."""
+    return program.routed if isinstance(program, ProgramInfo) else True
+
+
 @dataclass(frozen=True)
 class LockedLead:
     """An existing lead, locked for this transaction, and whether staff closed it since."""
@@ -290,11 +284,13 @@ def upsert_lead(
     Returns the lead's id and, for a lead that already existed, the lead (None: created).
     """
     utm = _utm(evidence)
+    # Routing locks the program's team first, so concurrent new leads take turns in order.
+    turn = routing.plan(session, program.id, prospect_id) if _routed(program) else None
     values = {
         "prospect_id": prospect_id,
         "program_id": program.id,
         "status": "new",
-        "owner_id": _route_owner(session, program),
+        "owner_id": turn.owner_id if turn is not None else None,
         "last_submitted_at": now,
         "submission_count": 1,
         "utm_source": utm["utm_source"] or None,
@@ -306,6 +302,8 @@ def upsert_lead(
     stmt = _lead_insert(session.get_bind().dialect.name)
     lead_id: int | None = session.execute(stmt, values).scalar_one_or_none()
     if lead_id is not None:
+        if turn is not None:
+            turn.take()  # only a new lead takes a turn: a returning request is not routed
         return lead_id, None
     lead = session.scalars(
         select(Lead)
