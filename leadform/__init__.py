@@ -43,5 +43,4 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     migrate.init_app(app)
     app.jinja_env.globals["site_name"] = app.config["SITE_NAME"]
-    app.jinja_env.globals["privacy_url"] = app.config["PRIVACY_URL"]
     return app

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from .core.settings import Settings
+from .core.settings import DEFAULT_PRIVACY_RETENTION, Settings
+
+#: Shaped like an email address (one @, no spaces): enough to catch a misplaced value.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 #: Values that must never reach production as a secret key.
 WEAK_SECRETS = {"", "dev", "change-me", "changeme", "secret", "development"}
@@ -23,8 +27,12 @@ class Defaults:
     ENV = "development"  # "production" turns on the strict start-up checks
     SITE_NAME = "Lakeside College"
     # The college's privacy policy (the consent text points to it): linked under the consent
-    # checkbox and in the footer when set.
+    # checkbox and in the footer when set; else they link to the built-in notice at /privacy,
+    # which the three settings after it fill in.
     PRIVACY_URL: str | None = None
+    PRIVACY_CONTACT_EMAIL: str | None = None  # who answers privacy questions and requests
+    PRIVACY_CONTACT_NAME = "Office of Admissions"
+    PRIVACY_RETENTION = DEFAULT_PRIVACY_RETENTION  # the notice's "How long we keep it"
     SECRET_KEY: str | None = None
     DATABASE_URL: str | None = None  # None: SQLite file in the instance folder
     DATABASE_POOL_SIZE = 5
@@ -126,6 +134,9 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
     privacy_url = app.config.get("PRIVACY_URL")
     if privacy_url and not str(privacy_url).startswith(("https://", "http://")):
         raise RuntimeError("LEADFORM_PRIVACY_URL must be an http(s):// address.")
+    contact = app.config.get("PRIVACY_CONTACT_EMAIL")
+    if contact and not _EMAIL.fullmatch(str(contact)):
+        raise RuntimeError("LEADFORM_PRIVACY_CONTACT_EMAIL must be an email address.")
     if production:
         _warn_about_production_gaps(app)
     app.extensions["leadform.settings"] = build_settings(app)
@@ -166,6 +177,12 @@ def _warn_about_production_gaps(app: Flask) -> None:
         app.logger.warning(
             "LEADFORM_RATELIMIT_STORAGE_URI is memory://: each worker counts alone, so rate "
             "limits and the sign-in throttle are per process; use redis:// in production"
+        )
+    if not app.config.get("PRIVACY_URL") and not app.config.get("PRIVACY_CONTACT_EMAIL"):
+        app.logger.warning(
+            "Neither LEADFORM_PRIVACY_URL nor LEADFORM_PRIVACY_CONTACT_EMAIL is set: the privacy "
+            "notice at /privacy names no address for questions or for a copy or erasure of "
+            "someone's data; set one of them"
         )
     if not app.config.get("BASE_URL"):
         app.logger.warning(

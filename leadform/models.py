@@ -305,6 +305,10 @@ class Submission(Base):
     military: Mapped[str] = mapped_column(String(40), default="")
     comments: Mapped[str] = mapped_column(Text, default="")
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The wording of the text-message opt-in the person ticked (NULL: not ticked, or stored
+    # before the wording was kept).
+    sms_opt_in_text: Mapped[str | None] = mapped_column(Text)
+    sms_opt_in_sha256: Mapped[str | None] = mapped_column(String(64))
 
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_text_id: Mapped[int | None] = mapped_column(ForeignKey("consent_texts.id"))

@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 
 from leadform.context import get_session
 from leadform.core.intake import store as service
+from leadform.core.intake.email_typos import suggest_email
+from leadform.core.intake.inquiry import SMS_OPT_IN_TEXT
 from leadform.models import Lead, Program, Prospect, Submission
 
 pytestmark = pytest.mark.browser
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 800}
 VIEWPORTS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
-# The visible fields in the order a keyboard user meets them on /request-info.
+# The visible fields in the order a keyboard user meets them on /request-info ("A": the
+# privacy policy link under the consent text, which refers to it).
 FIELD_ORDER = [
     "program",
     "first_name",
@@ -38,6 +41,7 @@ FIELD_ORDER = [
     "military",
     "comments",
     "consent",
+    "A",
     "sms_opt_in",
 ]
 
@@ -264,3 +268,141 @@ def test_directory_and_error_page_fit_a_phone(open_page, db):
     page.goto(page.url + "no-such-page")
     expect(page.get_by_role("heading", level=1)).to_have_text("We couldn't find that page")
     assert_no_horizontal_scroll(page)
+
+
+def tab_to(page: Page, field_id: str, limit: int = 40) -> None:
+    """Press Tab until the field with this id has focus (keyboard only)."""
+    for _ in range(limit):
+        if focused_id(page) == field_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached #{field_id}")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_canadian_prospect_fixes_wrong_input_by_keyboard(open_page, viewport, consent_text, db):
+    page = open_page("/request-info", viewport)
+    postal = page.get_by_label("ZIP code", exact=True)
+    expect(postal).to_be_visible()
+    tab_to(page, "program")
+    page.keyboard.type("Master of Health")
+    tab_to(page, "first_name")
+    page.keyboard.type("Chloé")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Tremblay")
+    page.keyboard.press("Tab")
+    page.keyboard.type("chloe@gmial.con")
+    page.keyboard.press("Tab")
+
+    # A hint, announced, and its button is the next stop: Enter takes the suggestion.
+    hint = page.locator("#email-hint")
+    expect(hint).to_have_attribute("aria-live", "polite")
+    expect(hint).to_contain_text("Did you mean chloe@gmail.com?")
+    fix = page.get_by_role("button", name="Use chloe@gmail.com")
+    expect(fix).to_be_focused()
+    page.keyboard.press("Enter")
+    email = page.get_by_label("Email", exact=True)
+    expect(email).to_have_value("chloe@gmail.com")
+    expect(email).to_be_focused()
+    expect(fix).to_have_count(0)
+
+    # The country changes the postal code's label; Canada's rule applies.
+    tab_to(page, "country")
+    page.keyboard.type("Canada")
+    expect(page.get_by_label("Postal code", exact=True)).to_be_visible()
+    expect(page.get_by_label("ZIP code", exact=True)).to_have_count(0)
+    page.keyboard.press("Tab")
+    page.keyboard.type("k1a0b1")
+    tab_to(page, "consent")
+    page.keyboard.press("Space")
+    tab_to(page, "sms_opt_in")
+    page.keyboard.press("Space")  # "Text me" with no phone number
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    message = "Enter a mobile number to get texts, or uncheck “Text me about my request”."
+    expect(summary.get_by_role("link", name=f"Phone: {message}")).to_be_visible()
+    expect(page.locator("#phone-error")).to_contain_text(message)
+    expect(page.get_by_label("Postal code", exact=True)).to_have_value("k1a0b1")  # server label
+    expect(page.get_by_label("Email", exact=True)).to_have_value("chloe@gmail.com")
+    assert_no_horizontal_scroll(page)
+    assert count(db, Submission) == 0
+
+    page.keyboard.press("Tab")  # the summary's only link, to the phone field
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Phone", exact=True)).to_be_focused()
+    page.keyboard.type("(416) 555-0123")
+    tab_to(page, "sms_opt_in")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+    expect_thanks(page, "Master of Health Informatics")
+    submission = db.scalars(select(Submission)).one()
+    assert (submission.email, submission.country, submission.postal_code) == (
+        "chloe@gmail.com",
+        "CA",
+        "k1a0b1",  # as typed; the person's record holds it normalized
+    )
+    assert submission.sms_opt_in_text == SMS_OPT_IN_TEXT
+    assert db.scalars(select(Prospect)).one().postal_code == "K1A 0B1"
+
+
+def test_the_email_hint_in_the_browser_matches_the_core(open_page, db):
+    page = open_page("/request-info", DESKTOP)
+    email = page.get_by_label("Email", exact=True)
+    hint = page.locator("#email-hint")
+    typed = [
+        "maria@gmial.con",
+        "Maria.Lopez@yaho.com",
+        "maria@hotmial.com",
+        "maria@gmail.co",
+        "maria@outlok.com",
+        "maria@GMAIL.CMO",
+        "maria@riverbend.con",
+        "maria@hotmail.cm",
+        "maria@gmail.com",
+        "maria@ivytech.edu",
+        "maria@yahoo.ca",
+        "maria@hotmail.co.uk",
+        "maria@qq.com",
+        "maria@att.com",
+        "maria@",
+    ]
+    for address in typed:
+        email.fill(address)
+        email.press("Tab")
+        expected = suggest_email(address)
+        if expected:
+            expect(hint).to_have_text(re.compile(rf"Did you mean {re.escape(expected)}\?"))
+            expect(email).to_have_attribute("aria-describedby", re.compile(r"\bemail-hint\b"))
+        else:
+            expect(hint).to_have_text("")
+            expect(email).not_to_have_attribute("aria-describedby", re.compile("email-hint"))
+        email.focus()
+
+
+def test_without_javascript_the_server_follows_the_country_and_hints(open_page, consent_text, db):
+    page = open_page(f"/request-info?program={PROGRAM}", PHONE, javascript=False)
+    fill_valid(page, consent_text)
+    page.get_by_label("Email", exact=True).fill("maria@yaho.com")
+    page.get_by_label("Phone", exact=True).fill("")
+    page.get_by_label("Country", exact=True).select_option(label="Canada")
+    expect(page.get_by_label("ZIP code", exact=True)).to_be_visible()  # no script to switch it
+    page.get_by_label("ZIP code", exact=True).fill("46204")
+    submit_button(page).click()
+
+    postal = page.get_by_label("Postal code", exact=True)
+    expect(postal).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#postal_code-error")).to_contain_text("Enter a Canadian postal code")
+    expect(page.locator("#email-hint")).to_contain_text("Did you mean maria@yahoo.com?")
+    # Its button needs the script: without it there is only the hint, nothing that does nothing.
+    expect(page.locator(".email-hint-fix")).to_be_hidden()
+    expect(page.get_by_label("Email", exact=True)).to_have_value("maria@yaho.com")
+    assert_no_horizontal_scroll(page)
+
+    postal.fill("M5V 2T6")
+    submit_button(page).click()
+    expect_thanks(page, "Medical Billing and Coding Certificate")
+    assert db.scalars(select(Prospect)).one().email == "maria@yaho.com"  # as typed

@@ -24,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 from leadform import create_app
 from leadform.context import get_engine, get_session
 from leadform.core.intake import validation as v
-from leadform.core.intake.inquiry import UTM_FIELDS
+from leadform.core.intake.inquiry import SMS_OPT_IN_TEXT, UTM_FIELDS
 from leadform.core.programs import load_catalog, read_catalog
 from leadform.db import Base
 from leadform.models import Lead, Program, Prospect, Submission
@@ -116,8 +116,12 @@ def assert_valid_submission(session, s: Submission) -> None:
         assert s.country in dict(v.country_choices())
     assert_clean(s.phone, max_length=v.MAX_LENGTHS["phone"])
     assert v.clean_phone(s.phone, country) == s.phone_e164
-    if s.postal_code:
-        assert v.clean_postal_code(s.postal_code, country) == s.postal_code
+    if s.postal_code:  # stored as sent ("k1a0b1"): valid, and its cleaned form is stable
+        cleaned = v.clean_postal_code(s.postal_code, country)
+        assert v.clean_postal_code(cleaned, country) == cleaned
+    if s.sms_opt_in:  # texts only to a number, and with the wording ticked
+        assert s.phone_e164
+        assert s.sms_opt_in_text == SMS_OPT_IN_TEXT
     if s.start_term:
         assert v.valid_start_term(s.start_term)
     assert s.education_level in ("", *dict(v.EDUCATION_LEVELS))
@@ -419,7 +423,7 @@ FORM = st.fixed_dictionaries(
         "last_name": field_values("Gómez", "Nguyễn", "D’Angelo"),
         "email": field_values("maria@example.com", "MARIA@example.com", "zoe@example.org"),
         "phone": field_values("(317) 555-0123", "", "+44 20 7946 0018"),
-        "postal_code": field_values("46204", "46204-1234", "", "SW1A 1AA"),
+        "postal_code": field_values("46204", "46204-1234", "", "SW1A 1AA", "k1a0b1", "M5V 2T6"),
         "country": field_values("US", "GB", "CA", ""),
         "program": field_values(PROGRAM, "master-health-informatics", "retired-program"),
         "start_term": field_values("undecided", v.start_terms()[0][0], ""),

@@ -51,7 +51,7 @@ def test_program_page_shows_form_with_contract_fields(client):
         ">Request information</button>",
     ):
         assert label in html, label
-    assert "may contact me about educational programs" in html  # the active consent text
+    assert "may contact me about my request" in html  # the active consent text
     assert 'name="consent" type="checkbox" value="y" checked' not in html
 
 
@@ -193,7 +193,7 @@ def test_thanks_url_carries_no_personal_data(submit):
 
 
 def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db):
-    submit(valid_form())
+    submit(valid_form(sms_opt_in="y"))
     submit(
         valid_form(
             first_name="Mary",
@@ -201,7 +201,6 @@ def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db
             email="Maria@Example.com",
             phone="",
             postal_code="10001",
-            sms_opt_in="y",
         )
     )
     prospect = db.scalars(select(Prospect)).one()
@@ -209,7 +208,7 @@ def test_newest_submission_updates_prospect_but_omitted_phone_is_kept(submit, db
     assert prospect.email == "Maria@example.com"
     assert prospect.phone == "+13175550123"  # left blank the second time: the old one stays
     assert prospect.postal_code == "10001"
-    assert prospect.sms_opt_in is True
+    assert prospect.sms_opt_in is False  # the newest request did not ask for texts
     first, second = db.scalars(select(Submission).order_by(Submission.id))
     # The submissions keep exactly what each request said.
     assert (first.first_name, first.phone_e164) == ("Maria", "+13175550123")
@@ -343,17 +342,18 @@ def test_an_older_request_stored_last_does_not_move_the_lead_back_in_time(db):
 
 
 def test_the_privacy_policy_is_linked_when_configured(app, app_config):
-    # The consent text says "See our privacy policy": the link goes where the college says.
+    # The consent text says "See our privacy policy": the link goes where the college says,
+    # else to the built-in notice.
     from leadform import create_app
 
     url = "https://www.college.example/privacy"
     configured = create_app({**app_config, "PRIVACY_URL": url})  # the same database
     try:
-        for client, linked in ((configured.test_client(), True), (app.test_client(), False)):
+        for client, target in ((configured.test_client(), url), (app.test_client(), "/privacy")):
             for page in (f"/programs/{PROGRAM}", "/request-info", "/"):
                 html = client.get(page).get_data(as_text=True)
-                assert (f'href="{url}"' in html) is linked, page
+                assert f'<a class="link-secondary" href="{target}">Privacy policy</a>' in html
             form_page = client.get("/request-info").get_data(as_text=True)
-            assert ("Read our privacy policy" in form_page) is linked
+            assert f'<a href="{target}">Read our privacy policy</a>' in form_page
     finally:
         configured.extensions["leadform.engine"].dispose()  # no connection left to the GC

@@ -102,3 +102,34 @@ def test_every_revision_upgrades_and_downgrades(alembic_cfg, migration_url):
     assert tables(migration_url) == set()
     command.upgrade(alembic_cfg, "head")  # and up again: the downgrades left nothing behind
     assert schema_diff(migration_url) == []
+
+
+def test_submissions_stored_before_the_text_opt_in_wording_was_kept_stay_valid(
+    alembic_cfg, migration_url
+):
+    # The revision before the opt-in wording columns, with a submission that opted in.
+    wording = ScriptDirectory.from_config(alembic_cfg).get_revision("119b88fb0b4c")
+    command.upgrade(alembic_cfg, wording.down_revision)
+    engine = build_engine(migration_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO submissions (idempotency_key, program_slug, first_name, "
+                    "last_name, email, phone, postal_code, country, start_term, education_level, "
+                    "military, comments, sms_opt_in, consent, channel, received_at, ip, "
+                    "user_agent, page_url, referrer, utm_source, utm_medium, utm_campaign, "
+                    "utm_term, utm_content, spam_verdict, spam_reasons) VALUES ('old:1', 'x', "
+                    "'Maria', 'Lopez', 'maria@example.com', '3175550123', '', '', '', '', '', '', "
+                    ":yes, :yes, 'form', :at, '', '', '', '', '', '', '', '', '', 'ok', '')"
+                ),
+                {"yes": True, "at": "2026-11-30 12:00:00"},
+            )
+        command.upgrade(alembic_cfg, "head")
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT sms_opt_in, sms_opt_in_text, sms_opt_in_sha256 FROM submissions")
+            ).one()
+        assert tuple(row) == (True, None, None)  # kept as it was; its wording was never stored
+    finally:
+        engine.dispose()

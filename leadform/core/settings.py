@@ -17,6 +17,14 @@ from zoneinfo import ZoneInfo
 #: event says (see outbox.link_base): the address `make run` serves on by default.
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 
+#: How long requests are kept, as the privacy notice at /privacy says it (a college sets its own).
+DEFAULT_PRIVACY_RETENTION = (
+    "We keep your request, and our notes about being in touch with you, for as long as we are "
+    "talking with you about your studies and for up to three years after we last hear from "
+    "you; then we delete them. If you apply, your application is kept under the college's "
+    "student records policy instead."
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -25,6 +33,9 @@ class Settings:
     env: str = "development"
     site_name: str = "Lakeside College"
     privacy_url: str | None = None
+    privacy_contact_email: str | None = None
+    privacy_contact_name: str = "Office of Admissions"
+    privacy_retention: str = DEFAULT_PRIVACY_RETENTION
     secret_key: str = ""
     secret_key_fallbacks: tuple[str, ...] = ()
 

@@ -8,6 +8,7 @@ rule is written once. Field names are the public form's (`first_name`, `email`, 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,16 @@ FIELDS = (
 )
 CONSENT_REQUIRED = "Check this box so we may contact you about the program."
 
+#: The wording of the separate opt-in to text messages (the required consent covers email
+#: and calls only). Every door shows exactly this; a submission that opted in keeps it and
+#: its SHA-256 as evidence, so change it here only with care: it is what people agreed to.
+SMS_OPT_IN_TEXT = (
+    "Text me about my request at the phone number I gave. "
+    "Message and data rates may apply. Reply STOP to stop texts."
+)
+SMS_OPT_IN_SHA256 = hashlib.sha256(SMS_OPT_IN_TEXT.encode("utf-8")).hexdigest()
+SMS_NEEDS_PHONE = "Enter a mobile number to get texts, or uncheck “Text me about my request”."
+
 
 def text_value(value: object) -> str:
     """A submitted value as text with surrounding spaces trimmed (None and non-text: "")."""
@@ -137,6 +148,10 @@ def parse_inquiry(
     consent = checked(raw.get("consent"))
     if not consent:
         errors.setdefault("consent", []).append(CONSENT_REQUIRED)
+    sms_opt_in = checked(raw.get("sms_opt_in"))
+    if sms_opt_in and not values["phone"]:
+        # An opt-in to texts with nowhere to send them is no opt-in: ask for the number.
+        errors.setdefault("phone", []).append(SMS_NEEDS_PHONE)
     if errors:
         raise ValidationFailed(errors)
 
@@ -156,7 +171,7 @@ def parse_inquiry(
         education_level=values["education_level"],
         military=values["military"],
         comments=values["comments"],
-        sms_opt_in=checked(raw.get("sms_opt_in")),
+        sms_opt_in=sms_opt_in,
         as_submitted={name: values[name] for name in AS_SUBMITTED_FIELDS},
     )
 

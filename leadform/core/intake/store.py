@@ -29,7 +29,7 @@ from ...models import (
 from ...vocab import CLOSED_STATUSES, RESUBMITTED, STATUS_CHANGED, SUBMITTED
 from .. import outbox, routing
 from .catalog import ConsentInfo, ProgramInfo
-from .inquiry import UTM_FIELDS, Evidence, Inquiry, checked
+from .inquiry import SMS_OPT_IN_SHA256, SMS_OPT_IN_TEXT, UTM_FIELDS, Evidence, Inquiry, checked
 from .validation import bad_characters
 
 
@@ -116,6 +116,15 @@ def _clip(value: str | None, length: int) -> str:
 def _utm(evidence: Evidence) -> dict[str, str]:
     """Attribution values, cleaned: they come from URLs, not from the person, so never block."""
     return {name: _clip(str(evidence.utm.get(name) or "").strip(), 200) for name in UTM_FIELDS}
+
+
+def _sms_opt_in_columns(opted_in: bool) -> dict[str, object]:
+    """The opt-in to texts and, when ticked, the wording the person ticked."""
+    return {
+        "sms_opt_in": opted_in,
+        "sms_opt_in_text": SMS_OPT_IN_TEXT if opted_in else None,
+        "sms_opt_in_sha256": SMS_OPT_IN_SHA256 if opted_in else None,
+    }
 
 
 def _evidence_columns(evidence: Evidence) -> dict[str, object]:
@@ -443,7 +452,7 @@ def record_submission(
             "education_level": inquiry.education_level,
             "military": inquiry.military,
             "comments": inquiry.comments,
-            "sms_opt_in": inquiry.sms_opt_in,
+            **_sms_opt_in_columns(inquiry.sms_opt_in),
             "consent": inquiry.consent,
             "consent_text_id": consent.id,
             "consent_version": consent.version,
@@ -542,7 +551,7 @@ def quarantine_submission(
         military=text("military", 40),
         comments=text("comments", 5000),
         # As the form reads a checkbox: "no", "off", "0"... are not a tick.
-        sms_opt_in=checked(raw.get("sms_opt_in")),
+        **_sms_opt_in_columns(checked(raw.get("sms_opt_in"))),
         consent=checked(raw.get("consent")),
         consent_text_id=consent.id if consent else None,
         consent_version=consent.version if consent else None,

@@ -70,7 +70,13 @@ _SPAM_NAME = re.compile(
 )
 # [0-9], not \d: \d also matches other scripts' digits, which no ZIP code uses.
 _US_ZIP = re.compile(r"^([0-9]{5})(?:[- ]?([0-9]{4}))?$")
+# Canada: A1A 1A1. No D, F, I, O, Q or U anywhere (they read like digits), no W or Z first.
+_CA_POSTAL = re.compile(
+    r"^([ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z])(?: *|-)([0-9][ABCEGHJ-NPRSTV-Z][0-9])$"
+)
 _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")
+#: Where mail goes by USPS ZIP code: the United States and its inhabited territories.
+ZIP_CODE_COUNTRIES: frozenset[str] = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
 
 
 def bad_characters(value: str, *, multiline: bool = False) -> bool:
@@ -167,16 +173,32 @@ def clean_phone(value: str, country: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def postal_code_label(country: str | None) -> str:
+    """What the postal code field is called for this country: "ZIP code" where USPS delivers."""
+    return "ZIP code" if (country or "US").upper() in ZIP_CODE_COUNTRIES else "Postal code"
+
+
 def clean_postal_code(value: str, country: str | None) -> str | None:
-    """US: 5-digit ZIP or ZIP+4 (stored 12345-6789). Elsewhere: a short postal code."""
+    """The postal code by the country's rule; None when empty.
+
+    The US (and its territories): a 5-digit ZIP or ZIP+4, stored 12345-6789. Canada: A1A 1A1,
+    stored upper-case with one space. Elsewhere: up to 12 letters, digits, spaces or hyphens,
+    stored upper-case.
+    """
     if not value:
         return None
     check_text(value, max_length=MAX_LENGTHS["postal_code"])
-    if (country or "US").upper() == "US":
+    country = (country or "US").upper()
+    if country in ZIP_CODE_COUNTRIES:
         match = _US_ZIP.match(value)
         if not match:
             raise FieldError("Enter a 5-digit ZIP code, like 46204 or 46204-1234.")
         return match.group(1) + (f"-{match.group(2)}" if match.group(2) else "")
+    if country == "CA":
+        match = _CA_POSTAL.match(value.upper())
+        if not match:
+            raise FieldError("Enter a Canadian postal code, like K1A 0B1.")
+        return f"{match.group(1)} {match.group(2)}"
     if not _POSTAL.match(value):
         raise FieldError("Enter a postal code of letters, digits, spaces or hyphens.")
     return value.upper()

@@ -13,7 +13,7 @@ from wtforms.widgets import Select, html_params
 from ...core.errors import ValidationFailed
 from ...core.intake import validation as v
 from ...core.intake.catalog import ProgramInfo
-from ...core.intake.inquiry import CHECKBOX_FALSE_VALUES, FIELDS, UTM_FIELDS
+from ...core.intake.inquiry import CHECKBOX_FALSE_VALUES, FIELDS, SMS_OPT_IN_TEXT, UTM_FIELDS
 from ..forms import BaseForm, select_choices
 
 
@@ -66,11 +66,12 @@ class RequestInfoForm(BaseForm):
     )
     phone = StringField(
         "Phone",
-        description="Optional. We may call or text about your request.",
+        # Calls only: texts need the separate opt-in at the end of the form.
+        description="Optional. A counselor may call you about your request.",
         render_kw={"autocomplete": "tel", "type": "tel", "maxlength": 32},
     )
     postal_code = StringField(
-        "ZIP code",
+        "ZIP code",  # "Postal code" outside the US: see __init__ and static/js/forms.js
         render_kw={"autocomplete": "postal-code", "maxlength": 12},
     )
     country = SelectField(
@@ -110,7 +111,7 @@ class RequestInfoForm(BaseForm):
         false_values=CHECKBOX_FALSE_VALUES,
     )
     sms_opt_in = BooleanField(
-        "Text me about my request (message and data rates may apply).",
+        SMS_OPT_IN_TEXT,  # the wording a submission that opted in keeps as evidence
         false_values=CHECKBOX_FALSE_VALUES,
     )
 
@@ -129,6 +130,11 @@ class RequestInfoForm(BaseForm):
         self.program.choices = select_choices(
             ((p.slug, p.name) for p in programs), blank="Select a program"
         )
+        # The label follows the country chosen (or sent): "ZIP code" for the US.
+        self.postal_code.label.text = v.postal_code_label(self.country.data)
+
+    #: Countries whose postal code is a ZIP code (the script switches the label by these).
+    zip_code_countries = " ".join(sorted(v.ZIP_CODE_COUNTRIES))
 
     def fields_sent(self) -> dict[str, Any]:
         """The request-info fields as submitted (spaces trimmed), for the core's rules."""

@@ -34,6 +34,7 @@ from ...core.intake.catalog import (
     ProgramInfo,
     consent_version,
 )
+from ...core.intake.email_typos import hint_data, suggest_email
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
 from ...core.prospect_email import read_opt_out_token, withdraw_email
@@ -89,6 +90,26 @@ def catalog_cache() -> CatalogCache:
 
 def _catalog() -> Catalog:
     return catalog_cache().catalog(get_session)
+
+
+@bp.app_context_processor
+def _privacy_link() -> dict[str, str]:
+    """Where "privacy policy" links go: the college's own policy, else the built-in notice."""
+    return {"privacy_url": settings().privacy_url or url_for("public.privacy")}
+
+
+@bp.get("/privacy")
+def privacy() -> str | Response:
+    """The built-in privacy notice for requests; the college's own policy when one is set."""
+    config = settings()
+    if config.privacy_url:
+        return redirect(config.privacy_url, code=302)
+    return render_template(
+        "public/privacy.html",
+        contact_name=config.privacy_contact_name,
+        contact_email=config.privacy_contact_email,
+        retention=config.privacy_retention,
+    )
 
 
 @bp.get("/")
@@ -222,7 +243,16 @@ def _render_form(
         and not form.program.errors
     ):
         template = "public/program.html"
-    html = render_template(template, form=form, program=program, consent=consent, notice=notice)
+    html = render_template(
+        template,
+        form=form,
+        program=program,
+        consent=consent,
+        notice=notice,
+        # Only a hint: what was typed is kept and sent as is unless the person takes it.
+        email_suggestion=suggest_email(form.email.data or ""),
+        email_hint_data=hint_data(),
+    )
     return html, status
 
 
