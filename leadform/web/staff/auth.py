@@ -31,7 +31,7 @@ from ...db import utcnow
 from ...models import StaffUser
 from .. import errors
 from ..extensions import limiter
-from ..forms import BaseForm, filled
+from ..forms import BaseForm, filled, plain_text
 from .blueprint import bp
 
 login_manager = LoginManager()
@@ -50,7 +50,7 @@ class LoginForm(BaseForm):
 
     email = EmailField(
         "Email",
-        validators=[InputRequired(), Length(max=254)],
+        validators=[InputRequired(), Length(max=254), plain_text],
         render_kw={"autocomplete": "username"},
     )
     password = PasswordField(

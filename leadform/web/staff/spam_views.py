@@ -15,6 +15,8 @@ from .access import actor, can_see_evidence, is_db_id, role_required, user
 from .blueprint import bp
 
 _ALREADY = "Someone has already decided on this request."
+#: The review page's query string: which list, and the page after a submission id.
+QUERY_ARGS: tuple[str, ...] = ("view", "after")
 
 
 @bp.get("/spam")
