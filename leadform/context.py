@@ -65,13 +65,14 @@ def settings() -> Settings:
     return value
 
 
-def rate_limit_storage() -> Storage:
+def rate_limit_storage() -> Storage | None:
     """The storage the app's rate limits count in (Flask-Limiter's, as configured by
-    LEADFORM_RATELIMIT_STORAGE_URI): the sign-in throttle's counters live there."""
+    LEADFORM_RATELIMIT_STORAGE_URI): the sign-in throttle's counters live there. None when
+    rate limiting is off (LEADFORM_RATELIMIT_ENABLED=false)."""
     for limiter in current_app.extensions.get("limiter", ()):
         storage: Storage = limiter.storage
         return storage
-    raise RuntimeError("the rate limiter is not set up on this app")
+    return None
 
 
 def rate_limit_prefix() -> str:

@@ -197,6 +197,13 @@ def test_an_operator_unlocks_an_account_from_every_address(app, db, make_staff):
     assert _sign_in(app.test_client(), user.email, **_from("198.51.100.1")).status_code == 429
 
 
+def test_unlocking_with_rate_limits_off_says_so(app, make_staff):
+    user = make_staff()
+    result = app.test_cli_runner().invoke(args=["users", "unlock", user.email])
+    assert result.exit_code == 0, result.output
+    assert "rate limiting is off" in result.output
+
+
 def test_unlocking_an_unknown_account_is_refused(app):
     result = app.test_cli_runner().invoke(args=["users", "unlock", "nobody@example.com"])
     assert result.exit_code == 1

@@ -122,8 +122,13 @@ def users_unlock(email: str) -> None:
     """Clear the sign-in throttle of a staff account (its failed attempts from every address)."""
     session = get_session()
     user = _existing_user(email)
+    storage = rate_limit_storage()
+    if storage is None:
+        session.rollback()
+        click.echo("rate limiting is off (LEADFORM_RATELIMIT_ENABLED): nothing to clear")
+        return
     # The throttle counts what was typed; an operator may type the address in any case.
-    throttle.unlock(rate_limit_storage(), settings(), user.email, prefix=rate_limit_prefix())
+    throttle.unlock(storage, settings(), user.email, prefix=rate_limit_prefix())
     audit.record(session, "user.unlocked", OPERATOR, target_type="staff_user", target_id=user.id)
     session.commit()
     click.echo(f"sign-in throttle cleared for {user.email}")

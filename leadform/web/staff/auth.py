@@ -19,6 +19,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from limits.storage import Storage
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
@@ -78,10 +79,17 @@ def _typed_email() -> str:
     return request.form.get("email", "")
 
 
+def _throttle_storage() -> Storage:
+    storage = rate_limit_storage()
+    if storage is None:  # key functions only run while the limiter is on
+        raise RuntimeError("rate limiting is off")
+    return storage
+
+
 def _login_client_key() -> str:
     """Per-account-and-client throttle key: this account, from this address."""
     return throttle.client_key(
-        rate_limit_storage(),
+        _throttle_storage(),
         settings(),
         _typed_email(),
         request.remote_addr or "",
@@ -92,7 +100,7 @@ def _login_client_key() -> str:
 def _login_account_key() -> str:
     """Per-account throttle key across every address (the ceiling)."""
     return throttle.account_key(
-        rate_limit_storage(), settings(), _typed_email(), prefix=rate_limit_prefix()
+        _throttle_storage(), settings(), _typed_email(), prefix=rate_limit_prefix()
     )
 
 
