@@ -44,8 +44,11 @@ class Defaults:
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = False
     SUBMIT_RATE_LIMIT = "20 per minute;200 per day"
+    # Failed staff sign-ins: per client address; per account from one client (who guesses
+    # is stopped, its owner elsewhere still signs in); per account from all clients.
     LOGIN_RATE_LIMIT_IP = "30 per 15 minutes"
     LOGIN_RATE_LIMIT_ACCOUNT = "10 per 15 minutes"
+    LOGIN_RATE_LIMIT_ACCOUNT_CEILING = "100 per hour"
 
     # Proxies: how many hops in front of the app set X-Forwarded-For.
     TRUSTED_PROXIES = 0

@@ -9,6 +9,7 @@ when the app context ends; the adapter commits once (docs/architecture.md).
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from limits.storage import Storage
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,3 +63,18 @@ def settings() -> Settings:
     """The current app's typed settings, built once in create_app."""
     value: Settings = current_app.extensions[SETTINGS]
     return value
+
+
+def rate_limit_storage() -> Storage | None:
+    """The storage the app's rate limits count in (Flask-Limiter's, as configured by
+    LEADFORM_RATELIMIT_STORAGE_URI): the sign-in throttle's counters live there. None when
+    rate limiting is off (LEADFORM_RATELIMIT_ENABLED=false)."""
+    for limiter in current_app.extensions.get("limiter", ()):
+        storage: Storage = limiter.storage
+        return storage
+    return None
+
+
+def rate_limit_prefix() -> str:
+    """The prefix this app's rate-limit keys carry (RATELIMIT_KEY_PREFIX, usually empty)."""
+    return str(current_app.config.get("RATELIMIT_KEY_PREFIX") or "")

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, MetaData, Table, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -75,13 +75,43 @@ def build_engine(
     """Create an engine with the settings each backend needs."""
     url = normalize_database_url(url)
     backend = make_url(url).get_backend_name()
+    # A failed statement's error names its SQL, never the values bound to it: they are
+    # people's names, emails and phone numbers (searches too), and errors end up in logs.
     if backend == "sqlite":
-        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_ms / 1000})
+        engine = create_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": busy_ms / 1000}
+        )
         _configure_sqlite(engine, busy_ms)
         return engine
-    return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    engine = create_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
     )
+    event.listen(engine, "handle_error", _drop_row_details)
+    return engine
+
+
+def _drop_row_details(context: ExceptionContext) -> None:
+    """Keep PostgreSQL's DETAIL line out of error messages (it stays on `exc.orig.diag`).
+
+    The server quotes the row there: "Key (email)=(x@example.com) already exists", or a
+    whole row ("Failing row contains (...)") for a check constraint. The message of the
+    driver's error and of SQLAlchemy's wrapper becomes the primary message alone.
+    """
+    orig = context.original_exception
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary or not getattr(diag, "message_detail", None):
+        return
+    orig.args = (primary,)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args:
+        kind = f"{type(orig).__module__}.{type(orig).__name__}"
+        wrapped.args = (f"({kind}) {primary}", *wrapped.args[1:])
 
 
 def _configure_sqlite(engine: Engine, busy_ms: int) -> None:

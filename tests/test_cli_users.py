@@ -1,4 +1,4 @@
-"""`flask users ...`: creating, deactivating and bootstrapping staff accounts."""
+"""`flask users ...`: creating, deactivating, resetting and bootstrapping staff accounts."""
 
 from __future__ import annotations
 
@@ -151,3 +151,61 @@ def test_ensure_admin_does_nothing_when_any_staff_user_exists(app, make_staff):
     assert result.exit_code == 0
     assert result.output == ""
     assert [role for _, _, role, _ in _users(app)] == ["counselor"]
+
+
+# --- a lost password ------------------------------------------------------------------------
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def test_set_password_from_stdin_replaces_it_and_ends_every_session(app, make_staff):
+    user = make_staff("counselor", email="dana@example.com", password=PASSWORD)
+    laptop = app.test_client()
+    assert (
+        laptop.post("/staff/login", data={"email": user.email, "password": PASSWORD}).status_code
+        == 303
+    )
+    assert laptop.get("/staff/").status_code == 200
+
+    result = _cli(app, "set-password", "DANA@example.com", "--password-stdin", input=NEW_PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert "new password set for dana@example.com; their sessions have ended" in result.output
+    assert NEW_PASSWORD not in result.output
+
+    assert laptop.get("/staff/").status_code == 302  # signed out by the change
+    assert not _signs_in(app, user.email, PASSWORD)
+    assert _signs_in(app, user.email, NEW_PASSWORD)
+    assert "user.password_set" in _audit(app)
+
+
+def test_set_password_prompts_twice_without_echoing(app, make_staff):
+    user = make_staff("manager", password=PASSWORD)
+    result = _cli(app, "set-password", user.email, input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "New password" in result.output
+    assert "Repeat for confirmation" in result.output
+    assert NEW_PASSWORD not in result.output
+    assert _signs_in(app, user.email, NEW_PASSWORD)
+
+
+def test_set_password_refuses_a_short_one_and_changes_nothing(app, make_staff):
+    user = make_staff("manager", password=PASSWORD)
+    result = _cli(app, "set-password", user.email, "--password-stdin", input="short-pass\n")
+    assert result.exit_code == 1
+    assert "at least 12 characters" in result.output
+    assert _signs_in(app, user.email, PASSWORD)
+    assert "user.password_set" not in _audit(app)
+
+
+def test_set_password_for_an_unknown_email_is_refused(app):
+    result = _cli(app, "set-password", "nobody@example.com", "--password-stdin", input=PASSWORD)
+    assert result.exit_code == 1
+    assert "no staff user with email nobody@example.com" in result.output
+
+
+def test_set_password_keeps_a_deactivated_account_deactivated(app, make_staff):
+    user = make_staff("counselor", password=PASSWORD, active=False)
+    result = _cli(app, "set-password", user.email, "--password-stdin", input=NEW_PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert "the account is deactivated" in result.output
+    assert not _signs_in(app, user.email, NEW_PASSWORD)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import uuid
 
@@ -10,6 +11,7 @@ import pytest
 from flask_login.utils import encode_cookie
 from sqlalchemy import select
 
+from leadform.context import get_engine
 from leadform.models import AuditEvent
 from leadform.web.staff import auth
 
@@ -124,6 +126,7 @@ def throttled(app_config):
         RATELIMIT_STORAGE_URI="memory://",
         RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
         LOGIN_RATE_LIMIT_ACCOUNT="3 per 15 minutes",
+        LOGIN_RATE_LIMIT_ACCOUNT_CEILING="6 per hour",
         LOGIN_RATE_LIMIT_IP="5 per 15 minutes",
     )
 
@@ -133,13 +136,16 @@ def _from(ip):
 
 
 @pytest.mark.usefixtures("throttled")
-def test_login_is_throttled_per_account(app, db, client, make_staff):
+def test_guessing_from_one_address_is_stopped_and_the_owner_still_signs_in(
+    app, db, client, make_staff
+):
     user = make_staff("manager")
     bystander = make_staff("counselor")
-    # Failures from different addresses still add up for the one account.
-    for n in range(3):
-        assert _sign_in(client, user.email, "wrong", **_from(f"198.51.100.{n}")).status_code == 401
-    blocked = _sign_in(client, user.email.upper(), **_from("198.51.100.9"))
+    attacker = app.test_client()
+    for _ in range(3):
+        assert _sign_in(attacker, user.email, "wrong", **_from("198.51.100.7")).status_code == 401
+    # Even the right password from there waits now (any case of the address counts the same).
+    blocked = _sign_in(attacker, user.email.upper(), **_from("198.51.100.7"))
     assert blocked.status_code == 429
     page = blocked.get_data(as_text=True)
     assert "Too many sign-in attempts. Please wait 15 minutes and try again." in page
@@ -147,8 +153,137 @@ def test_login_is_throttled_per_account(app, db, client, make_staff):
     assert blocked.headers["Cache-Control"] == "no-store"
     assert int(blocked.headers["Retry-After"]) == 15 * 60
     assert not _audit_actions(db, "login")
-    # Other accounts are not locked out by it.
-    assert _sign_in(client, bystander.email, **_from("198.51.100.9")).status_code == 303
+    # The owner, at their own desk, is not locked out by someone else's guessing.
+    assert _sign_in(client, user.email, **_from("192.0.2.10")).status_code == 303
+    # Nor is anyone else from the attacker's address (the per-address limit is not reached).
+    assert _sign_in(app.test_client(), bystander.email, **_from("198.51.100.7")).status_code == 303
+
+
+@pytest.mark.usefixtures("throttled")
+def test_guessing_spread_over_many_addresses_meets_the_account_ceiling(app, make_staff):
+    user = make_staff("manager")
+    bystander = make_staff("counselor")
+    for n in range(6):  # two guesses from each of three addresses: no address is stopped
+        response = _sign_in(app.test_client(), user.email, "wrong", **_from(f"203.0.113.{n // 2}"))
+        assert response.status_code == 401
+    blocked = _sign_in(app.test_client(), user.email, **_from("192.0.2.10"))
+    assert blocked.status_code == 429
+    assert "Please wait 60 minutes and try again." in blocked.get_data(as_text=True)
+    assert int(blocked.headers["Retry-After"]) == 3600
+    assert _sign_in(app.test_client(), bystander.email, **_from("192.0.2.10")).status_code == 303
+
+
+@pytest.mark.usefixtures("throttled")
+def test_an_operator_unlocks_an_account_from_every_address(app, db, make_staff):
+    user = make_staff("manager")
+    for n in range(6):
+        _sign_in(app.test_client(), user.email, "wrong", **_from(f"203.0.113.{n // 3}"))
+    assert _sign_in(app.test_client(), user.email, **_from("192.0.2.10")).status_code == 429
+    assert _sign_in(app.test_client(), user.email, **_from("203.0.113.0")).status_code == 429
+
+    result = app.test_cli_runner().invoke(args=["users", "unlock", user.email.upper()])
+    assert result.exit_code == 0, result.output
+    assert f"sign-in throttle cleared for {user.email}" in result.output
+    assert [actor for actor, _ in _audit_actions(db, "user.unlocked")] == [None]
+
+    # The owner signs in again, even from an address that had used up its own count.
+    assert _sign_in(app.test_client(), user.email, **_from("203.0.113.0")).status_code == 303
+    assert _sign_in(app.test_client(), user.email, **_from("192.0.2.10")).status_code == 303
+    # And the counting starts afresh: three more guesses from one address are stopped again.
+    for _ in range(3):
+        assert (
+            _sign_in(app.test_client(), user.email, "x", **_from("198.51.100.1")).status_code == 401
+        )
+    assert _sign_in(app.test_client(), user.email, **_from("198.51.100.1")).status_code == 429
+
+
+def test_unlocking_with_rate_limits_off_says_so(app, make_staff):
+    user = make_staff()
+    result = app.test_cli_runner().invoke(args=["users", "unlock", user.email])
+    assert result.exit_code == 0, result.output
+    assert "rate limiting is off" in result.output
+
+
+def test_unlocking_an_unknown_account_is_refused(app):
+    result = app.test_cli_runner().invoke(args=["users", "unlock", "nobody@example.com"])
+    assert result.exit_code == 1
+    assert "no staff user with email nobody@example.com" in result.output
+
+
+REDIS_URL = os.environ.get("LEADFORM_TEST_REDIS_URL")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="LEADFORM_TEST_REDIS_URL is not set")
+def test_unlock_reaches_the_counters_in_redis_from_another_process(
+    throttled, app_config, monkeypatch, request
+):
+    import redis
+
+    from leadform import create_app
+    from leadform.web.extensions import limiter
+
+    prefix = f"leadform-test-{uuid.uuid4().hex}"
+    app_config.update(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix)
+    # Flask-Limiter keeps the first key prefix it was given on its shared Limiter object.
+    monkeypatch.setattr(limiter, "_key_prefix", "")
+    app = request.getfixturevalue("app")
+    user = request.getfixturevalue("make_staff")("manager")
+    store = redis.Redis.from_url(REDIS_URL)
+    try:
+        for n in range(6):
+            _sign_in(app.test_client(), user.email, "wrong", **_from(f"203.0.113.{n // 3}"))
+        assert _sign_in(app.test_client(), user.email, **_from("192.0.2.10")).status_code == 429
+        assert store.keys(f"*{prefix}*"), "no counter in Redis"
+
+        # The operator's command runs in a process of its own: another app, the same Redis.
+        operator = create_app(app_config)
+        result = operator.test_cli_runner().invoke(args=["users", "unlock", user.email])
+        assert result.exit_code == 0, result.output
+        assert "memory://" not in result.output
+        with operator.app_context():
+            get_engine().dispose()
+
+        assert _sign_in(app.test_client(), user.email, **_from("203.0.113.0")).status_code == 303
+    finally:
+        for key in store.keys(f"*{prefix}*"):
+            store.delete(key)
+        store.close()
+
+
+#: What someone types into the email field when the cursor was in the wrong box.
+TYPED_PASSWORD = "Tr0ub4dor&3-secret"
+
+
+@pytest.mark.usefixtures("throttled")
+def test_a_password_typed_as_the_email_is_neither_stored_nor_logged(app, db, make_staff, caplog):
+    from leadform.web.extensions import limiter
+
+    user = make_staff("manager")
+    for n in range(6):
+        response = _sign_in(app.test_client(), TYPED_PASSWORD, "x", **_from(f"198.51.100.{n}"))
+        assert response.status_code == 401
+    with caplog.at_level("WARNING"):
+        throttled = _sign_in(app.test_client(), TYPED_PASSWORD, "x", **_from("198.51.100.9"))
+    assert throttled.status_code == 429
+    assert "sign-in throttled for an unknown account from 198.51.100.9" in caplog.text
+
+    failed = [data for _, data in _audit_actions(db, "login.failed")]
+    assert failed == [{"account": "unknown"}] * 6
+    assert TYPED_PASSWORD.casefold() not in repr(failed).casefold()
+    assert TYPED_PASSWORD.casefold() not in caplog.text.casefold()
+    # Not in the throttle's counters either (Redis in production; memory here).
+    assert not [k for k in limiter.storage.storage if TYPED_PASSWORD.casefold() in k.casefold()]
+
+    # A real account's failures name it, as the account knows itself.
+    _sign_in(app.test_client(), user.email.upper(), "wrong", **_from("192.0.2.1"))
+    assert [data for actor, data in _audit_actions(db, "login.failed") if actor == user.id] == [
+        {"email": user.email}
+    ]
+    for _ in range(3):
+        _sign_in(app.test_client(), user.email, "wrong", **_from("192.0.2.2"))
+    with caplog.at_level("WARNING"):
+        assert _sign_in(app.test_client(), user.email, **_from("192.0.2.2")).status_code == 429
+    assert f"sign-in throttled for staff user {user.id} from 192.0.2.2" in caplog.text
 
 
 @pytest.mark.usefixtures("throttled")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from factories import set_config, valid_form
@@ -659,3 +660,28 @@ def test_a_reopened_lead_restarts_the_speed_to_lead_clock(
     text = text_of(page(client, lead))
     assert "Not contacted yet · waiting 0 min" in text
     assert "Reopened by a new request" in text  # the history stays on the timeline
+
+
+# --- mailto: and tel: links -----------------------------------------------------------------
+
+#: A valid address whose local part reads like a mailto query: left as is, the link adds a Bcc.
+BCC_TRAP = "x?bcc=att%40evil.example&subject=hi@example.com"
+
+
+def test_the_mailto_link_writes_to_the_stored_address_only(client, make_lead, login_as):
+    counselor = login_as("counselor")
+    lead = make_lead(email=BCC_TRAP, phone="(317) 555-0123", owner=counselor)
+    assert lead.prospect.email == BCC_TRAP  # the validator takes it: the link must cope
+
+    body = page(client, lead)
+    href = html.unescape(re.search(r'<a href="(mailto:[^"]*)"', body).group(1))
+    parts = urlsplit(href)
+    # What a mail client reads: a recipient and no headers (no ?bcc=, no &subject=).
+    assert parts.query == ""
+    assert "?" not in href
+    assert "&" not in href
+    assert unquote(parts.path) == BCC_TRAP
+    assert f">{html.escape(BCC_TRAP)}</a>" in body  # the address shown as typed
+
+    tel = html.unescape(re.search(r'<a href="(tel:[^"]*)"', body).group(1))
+    assert tel == "tel:+13175550123"

@@ -60,7 +60,7 @@ def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, d
     response = client.post(f"/staff/spam/{held.id}/release")
     assert response.status_code == 303
     page = text(client.get(response.headers["Location"]))
-    assert "released. The request is now a new lead in the queue." in page
+    assert f"Request #{held.id} released. The request is now a new lead in the queue." in page
 
     db.expire_all()
     lead = db.scalars(select(Lead)).one()
@@ -123,7 +123,7 @@ def test_a_request_that_breaks_the_form_rules_cannot_be_released(submit, client,
     login_as("manager")
     response = client.post(f"/staff/spam/{held.id}/release")
     page = text(client.get(response.headers["Location"]))
-    assert "not released. First name:" in page
+    assert f"Request #{held.id} not released. First name:" in page
     assert count(db, Lead) == 0
     assert count(db, SpamReview) == 0
     assert f"/staff/spam/{held.id}/release" in page  # still there to dismiss

@@ -10,14 +10,20 @@ import signal
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from ..context import get_session, get_sessionmaker, settings
+from ..context import (
+    get_session,
+    get_sessionmaker,
+    rate_limit_prefix,
+    rate_limit_storage,
+    settings,
+)
 from ..core import audit, routing
 from ..core import programs as catalog
-from ..core.accounts import users
+from ..core.accounts import throttle, users
 from ..core.errors import ActionError
 from ..models import OutboxMessage, Program, StaffUser
 from ..vocab import STAFF_ROLES
@@ -79,14 +85,66 @@ def users_create(email: str, name: str, role: str, password_stdin: bool) -> None
     click.echo(f"created {user.role} {user.email}")
 
 
+def _existing_user(email: str) -> StaffUser:
+    user = users.get_by_email(get_session(), email)
+    if user is None:
+        raise click.ClickException(f"no staff user with email {email}")
+    return user
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_set_password(email: str, password_stdin: bool) -> None:
+    """Give a staff user a new password and end all their sessions; prompts with hidden input."""
+    session = get_session()
+    user = _existing_user(email)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        users.set_password(user, password, argon2_profile=settings().argon2_profile)
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit.record(
+        session, "user.password_set", OPERATOR, target_type="staff_user", target_id=user.id
+    )
+    session.commit()
+    click.echo(f"new password set for {user.email}; their sessions have ended")
+    if not user.active:
+        click.echo("note: the account is deactivated, so it cannot sign in")
+
+
+@users_cli.command("unlock")
+@click.argument("email")
+def users_unlock(email: str) -> None:
+    """Clear the sign-in throttle of a staff account (its failed attempts from every address)."""
+    session = get_session()
+    user = _existing_user(email)
+    storage = rate_limit_storage()
+    if storage is None:
+        session.rollback()
+        click.echo("rate limiting is off (LEADFORM_RATELIMIT_ENABLED): nothing to clear")
+        return
+    # The throttle counts what was typed; an operator may type the address in any case.
+    throttle.unlock(storage, settings(), user.email, prefix=rate_limit_prefix())
+    audit.record(session, "user.unlocked", OPERATOR, target_type="staff_user", target_id=user.id)
+    session.commit()
+    click.echo(f"sign-in throttle cleared for {user.email}")
+    if str(current_app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        click.echo(
+            "note: LEADFORM_RATELIMIT_STORAGE_URI is memory://, so each app server process "
+            "counts in its own memory, which this command cannot reach: restart them instead"
+        )
+
+
 @users_cli.command("deactivate")
 @click.argument("email")
 def users_deactivate(email: str) -> None:
     """Disable a staff user and end all their sessions."""
     session = get_session()
-    user = users.get_by_email(session, email)
-    if user is None:
-        raise click.ClickException(f"no staff user with email {email}")
+    user = _existing_user(email)
     users.deactivate(user)
     audit.record(session, "user.deactivated", OPERATOR, target_type="staff_user", target_id=user.id)
     session.commit()
@@ -99,9 +157,7 @@ def users_deactivate(email: str) -> None:
 def users_away(email: str, away: bool) -> None:
     """Mark a staff member away (routing skips them) or back."""
     session = get_session()
-    user = users.get_by_email(session, email)
-    if user is None:
-        raise click.ClickException(f"no staff user with email {email}")
+    user = _existing_user(email)
     users.set_away(session, user, away, OPERATOR)
     session.commit()
     click.echo(f"{user.email} is {'away' if away else 'back'}")

@@ -54,6 +54,11 @@ class Settings:
     queue_page_size: int = 50
     queue_count_cap: int = 1000
     argon2_profile: str = "RFC_9106_LOW_MEMORY"
+    # Failed staff sign-ins allowed (Flask-Limiter strings): per client address, per account
+    # from one client, and per account from all clients together (core/accounts/throttle.py).
+    login_rate_limit_ip: str = "30 per 15 minutes"
+    login_rate_limit_account: str = "10 per 15 minutes"
+    login_rate_limit_account_ceiling: str = "100 per hour"
 
     # Mail, notifications, webhooks.
     smtp_url: str | None = None

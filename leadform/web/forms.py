@@ -10,13 +10,25 @@ from wtforms import StringField
 
 # types-WTForms describes WTForms 3.2, from before SelectChoice (new in WTForms 3.3).
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
+from wtforms.validators import ValidationError
 
-from ..core.intake.validation import strip_spaces
+from ..core.intake.validation import bad_characters, strip_spaces
+
+BAD_CHARACTERS = "Remove the special or invisible characters."
 
 
 def strip_whitespace(value: Any) -> Any:
     """Trim surrounding spaces from text input (control characters stay, to be rejected)."""
     return strip_spaces(value) if isinstance(value, str) else value
+
+
+def plain_text(form: Any, field: Any) -> None:
+    """A WTForms validator: no NUL, control characters or bidi overrides in a text field.
+
+    PostgreSQL refuses NUL in text, so a query with one would fail rather than find nothing.
+    """
+    if isinstance(field.data, str) and bad_characters(field.data):
+        raise ValidationError(BAD_CHARACTERS)
 
 
 class BaseForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no types: FlaskForm is Any

@@ -1,4 +1,4 @@
-"""Staff accounts: create, find, deactivate (services: flush, never commit)."""
+"""Staff accounts: create, find, set a password, deactivate (services: flush, never commit)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,7 @@ def create_user(
         raise UserError(f"role must be one of: {', '.join(STAFF_ROLES)}")
     if not name.strip():
         raise UserError("a name is required")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     if get_by_email(session, email) is not None:
         raise UserError(f"a staff user with email {email} exists already")
     user = StaffUser(
@@ -64,6 +63,20 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def check_password(password: str) -> None:
+    """Refuse a password too short to be one (the same rule for every way one is set)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(user: StaffUser, password: str, *, argon2_profile: str) -> None:
+    """Give the user a new password and end every session they have (a lost or leaked
+    password: whoever holds a session from before is signed out)."""
+    check_password(password)
+    user.password_hash = hash_password(argon2_profile, password)
+    end_all_sessions(user)
 
 
 def count_users(session: Session) -> int:

@@ -57,6 +57,8 @@ FILTER_ARGS: tuple[str, ...] = (
     "sort",
 )
 MAX_SEARCH_TERMS = 4
+#: Row ids are 32-bit integers on PostgreSQL: a cursor holding a larger one is garbled.
+_MAX_ID = 2**31 - 1
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 
 
@@ -158,13 +160,17 @@ class Cursor:
 
 def _parse_key_value(name: str, value: Any) -> Any:
     if name == "id":
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_ID:
             raise ValueError("bad id")
         return value
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("naive time")
-    return parsed
+    try:
+        # The database compares in UTC: a time at the calendar's ends has no UTC value.
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from flask_login import current_user
 # Each view module adds its routes to the blueprint when imported.
 from . import auth, delivery_views, lead_views, spam_views, views  # noqa: F401
 from .blueprint import bp
-from .display import duration, staff_time, staff_time_iso, staff_tz_label
+from .display import duration, mailto_href, staff_time, staff_time_iso, staff_tz_label, tel_href
 
 
 def init_app(app: Flask) -> None:
@@ -17,6 +17,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(staff_time, "staff_time")
     app.add_template_filter(staff_time_iso, "staff_time_iso")
     app.add_template_filter(duration, "duration")
+    app.add_template_filter(mailto_href, "mailto_href")
+    app.add_template_filter(tel_href, "tel_href")
     app.add_template_global(staff_tz_label, "staff_tz_label")
     app.add_template_global(delivery_views.delivery_attention, "delivery_attention")
 

@@ -19,19 +19,21 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from limits.storage import Storage
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from ...context import get_session, settings
+from ...context import get_session, rate_limit_prefix, rate_limit_storage, settings
 from ...core import audit
-from ...core.accounts import passwords, users
+from ...core.accounts import passwords, throttle, users
+from ...core.intake.validation import bad_characters
 from ...db import utcnow
 from ...models import StaffUser
 from .. import errors
 from ..extensions import limiter
-from ..forms import BaseForm, filled
+from ..forms import BaseForm, filled, plain_text
 from .blueprint import bp
 
 login_manager = LoginManager()
@@ -50,7 +52,7 @@ class LoginForm(BaseForm):
 
     email = EmailField(
         "Email",
-        validators=[InputRequired(), Length(max=254)],
+        validators=[InputRequired(), Length(max=254), plain_text],
         render_kw={"autocomplete": "username"},
     )
     password = PasswordField(
@@ -73,9 +75,40 @@ def load_user(alternative_id: str) -> StaffUser | None:
     return user
 
 
-def _login_email_key() -> str:
-    """Rate-limit key for the per-account throttle: the email being tried."""
-    return "login:" + users.normalize_staff_email(request.form.get("email", ""))[:254]
+def _typed_email() -> str:
+    return request.form.get("email", "")
+
+
+def _throttle_storage() -> Storage:
+    storage = rate_limit_storage()
+    if storage is None:  # key functions only run while the limiter is on
+        raise RuntimeError("rate limiting is off")
+    return storage
+
+
+def _login_client_key() -> str:
+    """Per-account-and-client throttle key: this account, from this address."""
+    return throttle.client_key(
+        _throttle_storage(),
+        settings(),
+        _typed_email(),
+        request.remote_addr or "",
+        prefix=rate_limit_prefix(),
+    )
+
+
+def _login_account_key() -> str:
+    """Per-account throttle key across every address (the ceiling)."""
+    return throttle.account_key(
+        _throttle_storage(), settings(), _typed_email(), prefix=rate_limit_prefix()
+    )
+
+
+def _known_account(email: str) -> StaffUser | None:
+    """The staff user the typed email names, if any (and if it can name one at all)."""
+    if not email or len(email) > 254 or bad_characters(email):
+        return None  # PostgreSQL refuses NUL in a query: such text names nobody anyway
+    return users.get_by_email(get_session(), email)
 
 
 def _failed(response: Response) -> bool:
@@ -117,14 +150,20 @@ def register(bp: Blueprint) -> None:
 
     @bp.route("/login", methods=["GET", "POST"])
     @limiter.limit(
-        lambda: str(current_app.config["LOGIN_RATE_LIMIT_IP"]),
+        lambda: settings().login_rate_limit_ip,
         methods=["POST"],
         deduct_when=_failed,
     )
     @limiter.limit(
-        lambda: str(current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"]),
+        lambda: settings().login_rate_limit_account,
         methods=["POST"],
-        key_func=_login_email_key,
+        key_func=_login_client_key,
+        deduct_when=_failed,
+    )
+    @limiter.limit(
+        lambda: settings().login_rate_limit_account_ceiling,
+        methods=["POST"],
+        key_func=_login_account_key,
         deduct_when=_failed,
     )
     def login() -> str | Response | tuple[str, int]:
@@ -157,6 +196,9 @@ def register(bp: Blueprint) -> None:
                 audit.record(db, "login", who, target_type="staff_user", target_id=user.id)
                 db.commit()
                 return redirect(_safe_next(request.args.get("next")), code=303)
+            # What was typed as the email may be a password: it is kept only when it names
+            # an account (and then as the account's address).
+            named = {"email": user.email} if user is not None else {"account": "unknown"}
             audit.record(
                 db,
                 "login.failed",
@@ -164,7 +206,7 @@ def register(bp: Blueprint) -> None:
                     user=user,
                     ip=request.remote_addr or "",
                 ),
-                email=email[:254],
+                **named,
             )
             db.commit()
             error = GENERIC_LOGIN_ERROR
@@ -185,8 +227,12 @@ def register(bp: Blueprint) -> None:
         if request.endpoint != "staff.login":
             return errors.handle_http_error(exc)
         # Per account or per address: one message, so it tells nothing about the account.
+        # Never the typed email itself (it may be a password): the account's id, if any.
+        user = _known_account(_typed_email())
         current_app.logger.warning(
-            "sign-in throttled for %s from %s", _login_email_key(), request.remote_addr
+            "sign-in throttled for %s from %s",
+            f"staff user {user.id}" if user is not None else "an unknown account",
+            request.remote_addr,
         )
         wait = errors.retry_after_seconds(exc)
         message = f"Too many sign-in attempts. Please wait {_minutes(wait)} and try again."

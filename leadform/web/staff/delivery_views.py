@@ -12,6 +12,9 @@ from ...db import utcnow
 from .access import actor, is_db_id, role_required
 from .blueprint import bp
 
+#: The query-string parameters the page reads (the hostile-parameter test sends each).
+QUERY_ARGS: tuple[str, ...] = ("view", "after")
+
 VIEW_LABELS = {
     "attention": "Needs attention",
     "pending": "Waiting to send",

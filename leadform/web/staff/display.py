@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -23,6 +24,21 @@ def staff_time(value: dt.datetime | None, with_zone: bool = True) -> str:
     hour = local.hour % 12 or 12
     text = f"{local:%b} {local.day}, {local.year} {hour}:{local:%M} {local:%p}"
     return f"{text} {local:%Z}" if with_zone else text
+
+
+def mailto_href(email: str) -> str:
+    """A mailto: link to exactly this address.
+
+    A local part may hold "?", "&", "=" and "%" ("x?bcc=a%40evil.example&subject=hi@..." is a
+    valid address): left as they are, a mail client would read a Bcc or a subject from them.
+    Everything but the "@" is percent-encoded, so the address is all the link says.
+    """
+    return "mailto:" + quote(email, safe="@")
+
+
+def tel_href(phone: str) -> str:
+    """A tel: link to this number (stored as E.164; anything else is percent-encoded)."""
+    return "tel:" + quote(phone, safe="+")
 
 
 def duration(minutes: int) -> str:

@@ -15,6 +15,8 @@ from .access import actor, can_see_evidence, is_db_id, role_required, user
 from .blueprint import bp
 
 _ALREADY = "Someone has already decided on this request."
+#: The review page's query string: which list, and the page after a submission id.
+QUERY_ARGS: tuple[str, ...] = ("view", "after")
 
 
 @bp.get("/spam")
@@ -65,7 +67,9 @@ def spam_release(submission_id: int) -> Response:
     """Send a held request through intake after all: it becomes a lead, owner notified."""
     db = get_session()
     held = _held(submission_id)
-    name = f"{held.first_name} {held.last_name}".strip() or held.email
+    # Flash messages travel in the session cookie, which is signed but not encrypted: they
+    # name the request by its number, never the person (names, emails stay on the page).
+    request_no = f"Request #{held.id}"
     try:
         outcome = spam.release(db, held, actor(), settings(), served_url=request.host_url)
         db.commit()
@@ -80,7 +84,7 @@ def spam_release(submission_id: int) -> Response:
             reason=str(exc),
         )
         db.commit()
-        flash(f"{name}: not released. {exc}", "danger")
+        flash(f"{request_no} not released. {exc}", "danger")
         return _back()
     except IntegrityError:  # two managers at once: the unique review row decides
         db.rollback()
@@ -92,7 +96,7 @@ def spam_release(submission_id: int) -> Response:
         result = "Their closed lead is open again, with this request."
     else:
         result = "The request was added to their lead."
-    flash(f"{name}: released. {result}", "success")
+    flash(f"{request_no} released. {result}", "success")
     return _back()
 
 

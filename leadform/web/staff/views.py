@@ -30,7 +30,7 @@ from ...core.leads.queue import Directory
 from ...db import utcnow
 from ...models import StaffUser
 from ...vocab import LEAD_STATUSES, STATUS_LABELS
-from ..forms import BaseForm, select_choices
+from ..forms import BaseForm, plain_text, select_choices
 from .access import actor, has_role, is_db_id, role_required, speed_to_lead_minutes, user
 from .blueprint import bp
 from .display import staff_tz
@@ -46,15 +46,15 @@ class QueueFilterForm(BaseForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Search", validators=[Optional(), Length(max=100)])
+    q = SearchField("Search", validators=[Optional(), Length(max=100), plain_text])
     status = SelectField("Status", validators=[Optional()])
     owner = SelectField("Owner", validators=[Optional()])
     program = SelectField("Program", validators=[Optional()])
     received_from = DateField("Received from", validators=[Optional(), plausible_year])
     received_to = DateField("Received to", validators=[Optional(), plausible_year])
-    source = StringField("Source", validators=[Optional(), Length(max=200)])
-    medium = StringField("Medium", validators=[Optional(), Length(max=200)])
-    campaign = StringField("Campaign", validators=[Optional(), Length(max=200)])
+    source = StringField("Source", validators=[Optional(), Length(max=200), plain_text])
+    medium = StringField("Medium", validators=[Optional(), Length(max=200), plain_text])
+    campaign = StringField("Campaign", validators=[Optional(), Length(max=200), plain_text])
     overdue = BooleanField("Overdue follow-ups only")
     sort = SelectField("Sort", default="newest", validators=[Optional()])
 
