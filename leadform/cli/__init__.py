@@ -15,7 +15,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from ..context import get_session, get_sessionmaker, settings
-from ..core import audit
+from ..core import apikeys, audit
 from ..core import programs as catalog
 from ..core.accounts import users
 from ..models import OutboxMessage
@@ -30,6 +30,56 @@ programs_cli = AppGroup("programs", help="The program catalog.")
 users_cli = AppGroup("users", help="Staff accounts.")
 outbox_cli = AppGroup("outbox", help="Notification and webhook delivery.")
 demo_cli = AppGroup("demo", help="Demo data for trying the staff workspace.")
+apikeys_cli = AppGroup("apikeys", help="Keys for the JSON API (landing pages).")
+
+
+@apikeys_cli.command("create")
+@click.argument("name")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="A browser origin (https://landing.example.edu) whose pages may call the API with "
+    "this key; repeat for several. None: server-to-server calls only.",
+)
+def apikeys_create(name: str, origins: tuple[str, ...]) -> None:
+    """Create a key NAME and print it once (only its hash is stored)."""
+    session = get_session()
+    try:
+        key, presented = apikeys.create_key(session, name, origins, OPERATOR)
+    except apikeys.ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    origins_text = ", ".join(key.allowed_origins) or "none (server-to-server only)"
+    click.echo(f"created API key {key.name!r}; allowed origins: {origins_text}")
+    click.echo("The key (shown once, store it now; it cannot be shown again):")
+    click.echo(presented)
+
+
+@apikeys_cli.command("list")
+def apikeys_list() -> None:
+    """List the keys: name, prefix, state, allowed origins (never the key)."""
+    keys = apikeys.list_keys(get_session())
+    if not keys:
+        click.echo("no API keys")
+    for key in keys:
+        state = "active" if key.active else "revoked"
+        origins = ", ".join(key.allowed_origins) or "-"
+        created = key.created_at.strftime("%Y-%m-%d")
+        click.echo(f"{key.name}\t{key.prefix}...\t{state}\tcreated {created}\t{origins}")
+
+
+@apikeys_cli.command("revoke")
+@click.argument("name")
+def apikeys_revoke(name: str) -> None:
+    """Revoke the key NAME: it stops working at once."""
+    session = get_session()
+    try:
+        apikeys.revoke_key(session, name, OPERATOR)
+    except apikeys.ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"revoked API key {name!r}")
 
 
 @programs_cli.command("load")
@@ -185,3 +235,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(apikeys_cli)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Flask, flash, redirect, render_template, request
@@ -13,6 +14,7 @@ from werkzeug.wrappers import Response
 from ..context import get_session
 from ..core import audit
 from ..core.errors import Forbidden, NotFound
+from .extensions import limiter
 
 TITLES = {
     400: "Something was wrong with that request",
@@ -39,9 +41,22 @@ def render_error(code: int) -> tuple[str | dict[str, str], int]:
     return render_template("errors/error.html", code=code, title=title), code
 
 
-def handle_http_error(exc: HTTPException) -> tuple[str | dict[str, str], int] | Response:
-    """Any HTTP error raised by a view or by Werkzeug."""
-    return render_error(exc.code or 500)
+def handle_http_error(
+    exc: HTTPException,
+) -> tuple[str | dict[str, str], int] | tuple[str | dict[str, str], int, dict[str, str]]:
+    """Any HTTP error raised by a view or by Werkzeug; a 429 says when to try again."""
+    body, code = render_error(exc.code or 500)
+    if code == 429:
+        return body, code, {"Retry-After": str(_retry_after())}
+    return body, code
+
+
+def _retry_after() -> int:
+    """Seconds until the rate limit that was hit lets a request through again."""
+    limit = limiter.current_limit
+    if limit is None:
+        return 60
+    return max(1, int(limit.reset_at - time.time()) + 1)
 
 
 def handle_csrf_error(exc: CSRFError) -> tuple[str | dict[str, str], int] | Response:

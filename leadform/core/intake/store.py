@@ -25,6 +25,7 @@ from ...models import (
     Prospect,
     StaffUser,
     Submission,
+    new_public_id,
 )
 from ...vocab import CLOSED_STATUSES, RESUBMITTED, STATUS_CHANGED, SUBMITTED
 from .. import outbox
@@ -39,6 +40,8 @@ class Outcome:
 
     submission_id: int
     lead_id: int
+    #: The lead's id for the outside world (the JSON API's answer), never the database id.
+    lead_public_id: str = ""
     lead_created: bool = False
     reopened: bool = False
 
@@ -121,6 +124,7 @@ def _utm(evidence: Evidence) -> dict[str, str]:
 def _evidence_columns(evidence: Evidence) -> dict[str, object]:
     return {
         "channel": evidence.channel,
+        "api_key_id": evidence.api_key_id,
         "received_at": evidence.received_at,
         "ip": _clip(evidence.ip, 45),
         "user_agent": _clip(evidence.user_agent, 512),
@@ -222,6 +226,7 @@ def _route_owner(session: Session, program: Program | ProgramInfo) -> int | None
 
 
 _LEAD_COLUMNS = (
+    "public_id",
     "prospect_id",
     "program_id",
     "status",
@@ -271,17 +276,21 @@ def upsert_lead(
     program: Program | ProgramInfo,
     evidence: Evidence,
     now: dt.datetime,
-) -> tuple[int, LockedLead | None]:
+) -> tuple[int, str, LockedLead | None]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING, then, only when the lead already existed,
     SELECT ... FOR UPDATE: concurrent submissions for the same person and program wait for
     each other instead of creating twins. A row this transaction inserted is already locked
     (a concurrent insert of the same key waits on it), and its id comes back with the INSERT.
-    Returns the lead's id and, for a lead that already existed, the lead (None: created).
+    Returns the lead's id, its public id and, for a lead that already existed, the lead
+    (None: created). A new lead's public id is drawn here; when a concurrent request created
+    the lead first, this one's draw is discarded and the stored one comes back.
     """
     utm = _utm(evidence)
+    public_id = new_public_id()
     values = {
+        "public_id": public_id,
         "prospect_id": prospect_id,
         "program_id": program.id,
         "status": "new",
@@ -297,7 +306,7 @@ def upsert_lead(
     stmt = _lead_insert(session.get_bind().dialect.name)
     lead_id: int | None = session.execute(stmt, values).scalar_one_or_none()
     if lead_id is not None:
-        return lead_id, None
+        return lead_id, public_id, None
     lead = session.scalars(
         select(Lead)
         .where(Lead.prospect_id == prospect_id, Lead.program_id == program.id)
@@ -317,7 +326,7 @@ def upsert_lead(
     lead.submission_count += 1
     # Two copies racing: the one that waited on the lock may be the older request.
     lead.last_submitted_at = max(lead.last_submitted_at, now)
-    return lead.id, LockedLead(lead, closed_since)
+    return lead.id, lead.public_id, LockedLead(lead, closed_since)
 
 
 def record_submission(
@@ -337,7 +346,9 @@ def record_submission(
     """
     now = evidence.received_at
     prospect_id = upsert_prospect(session, inquiry, consent, now)
-    lead_id, existing = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
+    lead_id, lead_public_id, existing = upsert_lead(
+        session, prospect_id, inquiry.program, evidence, now
+    )
     lead = existing.lead if existing is not None else None
     created = lead is None
 
@@ -421,7 +432,11 @@ def record_submission(
     if lead is not None:
         session.flush()  # the existing lead's count, time and status
     return Outcome(
-        submission_id=submission_id, lead_id=lead_id, lead_created=created, reopened=reopened
+        submission_id=submission_id,
+        lead_id=lead_id,
+        lead_public_id=lead_public_id,
+        lead_created=created,
+        reopened=reopened,
     )
 
 
