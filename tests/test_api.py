@@ -87,7 +87,8 @@ def test_a_new_lead_is_201_with_a_public_id_and_stored_like_a_form_submission(po
     assert body["status"] == "created"
     lead = db.scalars(select(Lead)).one()
     assert body["id"] == lead.public_id
-    assert body["id"] != str(lead.id) and len(body["id"]) >= 20
+    assert body["id"] != str(lead.id)
+    assert len(body["id"]) >= 20
     submission = db.scalars(select(Submission)).one()
     key = db.scalars(select(ApiKey)).one()
     assert submission.channel == "api"
@@ -238,7 +239,8 @@ def test_a_revoked_key_is_401(post, db):
 def test_the_key_is_never_stored_in_clear(api_key, db, app):
     key = db.scalars(select(ApiKey)).one()
     assert key.key_hash == apikeys.hash_key(api_key) != api_key
-    assert api_key not in key.key_hash and api_key[:12] == key.prefix
+    assert api_key not in key.key_hash
+    assert api_key[:12] == key.prefix
     # Not anywhere in the database, the audit log included.
     dump = "\n".join(
         json.dumps([str(v) for v in row])
@@ -259,7 +261,8 @@ def test_cli_create_prints_the_key_once_list_and_revoke_are_audited(app, db):
     assert "https://spring.example.edu" in result.output
 
     listed = runner.invoke(args=["apikeys", "list"])
-    assert "spring" in listed.output and "active" in listed.output
+    assert "spring" in listed.output
+    assert "active" in listed.output
     assert presented not in listed.output
 
     client = app.test_client()
@@ -278,9 +281,11 @@ def test_cli_create_prints_the_key_once_list_and_revoke_are_audited(app, db):
     assert actions[-2:] == ["api_key.created", "api_key.revoked"]
 
     again = runner.invoke(args=["apikeys", "create", "spring"])
-    assert again.exit_code != 0 and "exists already" in again.output
+    assert again.exit_code != 0
+    assert "exists already" in again.output
     bad = runner.invoke(args=["apikeys", "create", "x", "--origin", "https://a.example/path"])
-    assert bad.exit_code != 0 and "not an origin" in bad.output
+    assert bad.exit_code != 0
+    assert "not an origin" in bad.output
 
 
 # --------------------------------------------------------------------------- spam
@@ -288,14 +293,16 @@ def test_cli_create_prints_the_key_once_list_and_revoke_are_audited(app, db):
 
 def test_the_honeypot_and_a_url_in_a_name_quarantine_quietly(post, db):
     bot = post(lead_json(website="http://spam.example"))
-    assert bot.status_code == 201 and bot.get_json()["status"] == "created"
+    assert bot.status_code == 201
+    assert bot.get_json()["status"] == "created"
     named = post(lead_json(email="b@example.com", first_name="Visit http://x.example"))
     assert named.status_code == 201
     assert count(db, Lead) == 0
     held = db.scalars(select(Submission)).all()
     assert {s.spam_verdict for s in held} == {"quarantined"}
     assert {s.channel for s in held} == {"api"}
-    assert held[0].spam_reasons == "honeypot" and held[1].spam_reasons == "url_in_name"
+    assert held[0].spam_reasons == "honeypot"
+    assert held[1].spam_reasons == "url_in_name"
 
 
 def test_the_time_trap_does_not_apply(post, app, db):
@@ -363,7 +370,8 @@ def test_a_replay_returns_the_stored_answer_and_stores_once(post, db):
     assert count(db, Submission) == 1
     # Another key is another request: merged into the lead.
     other = post(headers={"Idempotency-Key": "order-2"})
-    assert other.status_code == 200 and count(db, Submission) == 2
+    assert other.status_code == 200
+    assert count(db, Submission) == 2
 
 
 def test_a_replayed_422_is_the_same_422(post, db):
@@ -372,7 +380,8 @@ def test_a_replayed_422_is_the_same_422(post, db):
     first = post(body, headers=headers)
     assert first.status_code == 422
     again = post(body, headers=headers)
-    assert again.status_code == 422 and again.get_json() == first.get_json()
+    assert again.status_code == 422
+    assert again.get_json() == first.get_json()
     assert count(db, Submission) == 0
 
 
@@ -397,7 +406,8 @@ def test_key_order_and_spacing_do_not_change_the_fingerprint(post, client, api_k
             "Idempotency-Key": "fp",
         },
     )
-    assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "true"
+    assert response.status_code == 201
+    assert response.headers["Idempotent-Replayed"] == "true"
 
 
 def test_a_key_still_in_flight_is_409(post, db):
@@ -490,7 +500,9 @@ def test_preflight_for_an_allowed_origin(client, api_key):
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert response.headers["Access-Control-Allow-Methods"] == "POST"
-    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    allowed = {
+        h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+    }
     assert allowed == {"authorization", "content-type", "idempotency-key"}
     assert "Origin" in response.headers["Vary"]
     assert int(response.headers["Access-Control-Max-Age"]) > 0
@@ -536,7 +548,8 @@ def test_programs_are_public_and_cacheable(client, db):
     assert "public" in response.headers["Cache-Control"]
     etag = response.headers["ETag"]
     again = client.get("/api/v1/programs", headers={"If-None-Match": etag})
-    assert again.status_code == 304 and again.get_data() == b""
+    assert again.status_code == 304
+    assert again.get_data() == b""
     assert "Set-Cookie" not in response.headers
 
 
@@ -562,4 +575,5 @@ def test_the_openapi_document_and_its_page(client):
 def test_api_errors_are_json(client, method, path, status):
     response = client.open(path, method=method)
     assert response.status_code == status
-    assert response.is_json and "error" in response.get_json()
+    assert response.is_json
+    assert "error" in response.get_json()

@@ -41,7 +41,7 @@ _LEAD_EXAMPLE = {
     "phone": "(317) 555-0142",
     "postal_code": "46204",
     "country": "US",
-    "program": "medical-billing-and-coding",
+    "program": "medical-billing-and-coding-certificate",
     "start_term": "undecided",
     "education_level": "high_school",
     "military": "none",
@@ -114,7 +114,7 @@ def document() -> dict[str, Any]:
                         "country": _text("ISO 3166-1 alpha-2 code.", "US"),
                         "program": _text(
                             "Required. A program's slug from GET /programs.",
-                            "medical-billing-and-coding",
+                            "medical-billing-and-coding-certificate",
                         ),
                         "start_term": _text(
                             "Optional. A term key such as `2027-spring`, or `undecided`.",
@@ -334,7 +334,7 @@ def document() -> dict[str, Any]:
                                     "example": {
                                         "programs": [
                                             {
-                                                "slug": "medical-billing-and-coding",
+                                                "slug": "medical-billing-and-coding-certificate",
                                                 "name": "Medical Billing and Coding",
                                                 "level": "certificate",
                                                 "summary": "Prepare for a career in ...",
