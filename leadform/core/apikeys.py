@@ -20,12 +20,14 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, Update, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from ..models import ApiIdempotencyRecord, ApiKey
 from . import audit
@@ -133,16 +135,22 @@ def list_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
+@cache
+def _verify_statement() -> Select[int, str, list[str]]:
+    """SELECT the active key by hash: built once (this runs on every API request)."""
+    return select(ApiKey.id, ApiKey.name, ApiKey.allowed_origins).where(
+        ApiKey.key_hash == bindparam("key_hash"), ApiKey.active.is_(True)
+    )
+
+
 def verify_key(session: Session, presented: str | None) -> KeyInfo | None:
     """The active key this text is, or None (missing, unknown or revoked)."""
     if not presented or len(presented) > 200:
         return None
-    key = session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(presented), ApiKey.active.is_(True))
-    ).first()
-    if key is None:
+    row = session.execute(_verify_statement(), {"key_hash": hash_key(presented)}).first()
+    if row is None:
         return None
-    return KeyInfo(id=key.id, name=key.name, allowed_origins=tuple(key.allowed_origins or ()))
+    return KeyInfo(id=row.id, name=row.name, allowed_origins=tuple(row.allowed_origins or ()))
 
 
 def origin_allowed_by_any(session: Session, origin: str) -> bool:
@@ -198,6 +206,46 @@ def submission_key(api_key_id: int, idempotency_key: str) -> str:
     return f"api:{api_key_id}:{digest}"
 
 
+_RECORD_COLUMNS = (
+    "api_key_id",
+    "idempotency_key",
+    "fingerprint",
+    "state",
+    "created_at",
+    "updated_at",
+)
+
+
+@cache
+def _claim_statement(dialect: str) -> ReturningInsert[Any]:
+    """INSERT ... ON CONFLICT (key, Idempotency-Key) DO NOTHING RETURNING id, built once."""
+    table = ApiIdempotencyRecord.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = table.c
+    return (
+        insert(table)
+        .values({name: bindparam(name, type_=columns[name].type) for name in _RECORD_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[columns.api_key_id, columns.idempotency_key])
+        .returning(columns.id)
+    )
+
+
+@cache
+def _finish_statement() -> Update:
+    """UPDATE the record with the answer, built once."""
+    columns = ApiIdempotencyRecord.__table__.c
+    return (
+        update(ApiIdempotencyRecord.__table__)
+        .where(columns.id == bindparam("record_id"))
+        .values(
+            state="done",
+            response_status=bindparam("status", type_=columns.response_status.type),
+            response_body=bindparam("body", type_=columns.response_body.type),
+            updated_at=bindparam("now", type_=columns.updated_at.type),
+        )
+    )
+
+
 def claim(
     session: Session,
     api_key_id: int,
@@ -213,22 +261,16 @@ def claim(
     so a concurrent request with the key sees it (on PostgreSQL it waits for the claim's
     INSERT to commit, then reads it; on SQLite the write lock orders them).
     """
-    table = ApiIdempotencyRecord.__table__
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(table)
-        .values(
-            api_key_id=api_key_id,
-            idempotency_key=idempotency_key,
-            fingerprint=body_fingerprint,
-            state="processing",
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.api_key_id, table.c.idempotency_key])
-        .returning(table.c.id)
-    )
-    record_id: int | None = session.execute(stmt).scalar_one_or_none()
+    values = {
+        "api_key_id": api_key_id,
+        "idempotency_key": idempotency_key,
+        "fingerprint": body_fingerprint,
+        "state": "processing",
+        "created_at": now,
+        "updated_at": now,
+    }
+    stmt = _claim_statement(session.get_bind().dialect.name)
+    record_id: int | None = session.execute(stmt, values).scalar_one_or_none()
     if record_id is not None:
         return Claim("new", record_id=record_id)
 
@@ -266,9 +308,8 @@ def finish(
 ) -> None:
     """Store the answer with the work: a replay of the key gets it back."""
     session.execute(
-        update(ApiIdempotencyRecord)
-        .where(ApiIdempotencyRecord.id == record_id)
-        .values(state="done", response_status=status, response_body=dict(body), updated_at=now)
+        _finish_statement(),
+        {"record_id": record_id, "status": status, "body": dict(body), "now": now},
     )
 
 

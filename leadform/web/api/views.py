@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,7 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask_limiter.util import get_remote_address
+from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -377,6 +379,21 @@ def programs() -> Response:
 def openapi_json() -> Response:
     """The OpenAPI 3.1 description of this API."""
     return _cacheable(openapi.document(), max_age=3600)
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+@bp.app_template_filter("api_text")
+def _api_text(text: str) -> Markup:
+    """A description from the OpenAPI document: escaped, with `code` spans (its Markdown)."""
+    return Markup(_CODE.sub(r"<code>\1</code>", str(escape(text))))  # noqa: S704 - escaped
+
+
+@bp.app_template_filter("api_json")
+def _api_json(value: object) -> str:
+    """An example as readable JSON (escaped by the template like any text)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 @bp.get("/docs")
