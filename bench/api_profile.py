@@ -145,7 +145,9 @@ def main() -> int:
                 api(i + 3 * 10**6)
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"leadform|pool|commit|connect", 40)
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(
+                r"leadform|pool|commit|connect", 40
+            )
             print(out.getvalue())
         with app.app_context():
             get_engine().dispose()

@@ -334,6 +334,7 @@ class Submission(Base):
     lead: Mapped[Lead | None] = relationship()
     program: Mapped[Program | None] = relationship()
     consent_text: Mapped[ConsentText | None] = relationship()
+    api_key: Mapped[ApiKey | None] = relationship()
 
 
 class SpamReview(Base):

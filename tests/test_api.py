@@ -577,3 +577,13 @@ def test_api_errors_are_json(client, method, path, status):
     assert response.status_code == status
     assert response.is_json
     assert "error" in response.get_json()
+
+
+def test_the_lead_page_shows_the_api_key_a_request_came_with(post, client, login_as, db):
+    assert post().status_code == 201
+    lead = db.scalars(select(Lead)).one()
+    login_as("manager")
+    html = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)
+    assert "via API" in html
+    assert "(API key <strong>landing</strong>)" in html
+    assert "198.51.100.23" in html
