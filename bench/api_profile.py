@@ -124,6 +124,19 @@ def main() -> int:
             )
             assert response.status_code == 303, response.status_code
 
+        os.environ["BENCH_BASELINE_DATABASE_URL"] = f"{args.postgres}/{name}"
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import baseline_app
+
+        with psycopg.connect(f"{args.postgres}/{name}", autocommit=True) as conn:
+            conn.execute(baseline_app.CREATE_TABLE)
+        baseline = baseline_app.create_app().test_client()
+
+        def bare_insert(i: int) -> None:
+            fields = {k: str(v) for k, v in person(i).items()}
+            data = {"csrf_token": "x" * 80, "form_token": "y" * 80, **fields, "consent": "y"}
+            assert baseline.post("/submit", data=data).status_code == 303
+
         def programs(_i: int) -> None:
             assert client.get("/api/v1/programs").status_code == 200
 
@@ -138,6 +151,7 @@ def main() -> int:
             lambda i: form(i + 2 * 10**6),
         )
         measure("GET /api/v1/programs (framework floor)", args.requests, programs)
+        measure("baseline: POST /submit (one INSERT)", args.requests, bare_insert)
         if args.profile:
             profiler = cProfile.Profile(time.process_time)
             profiler.enable()

@@ -587,3 +587,55 @@ def test_the_lead_page_shows_the_api_key_a_request_came_with(post, client, login
     assert "via API" in html
     assert "(API key <strong>landing</strong>)" in html
     assert "198.51.100.23" in html
+
+
+def test_purge_forgets_old_idempotency_answers_only(post, app, db):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from leadform.db import utcnow
+
+    assert post(headers={"Idempotency-Key": "old"}).status_code == 201
+    assert (
+        post(lead_json(email="b@example.com"), headers={"Idempotency-Key": "new"}).status_code
+        == 201
+    )
+    db.execute(
+        update(ApiIdempotencyRecord)
+        .where(ApiIdempotencyRecord.idempotency_key == "old")
+        .values(created_at=utcnow() - dt.timedelta(hours=25))
+    )
+    db.commit()
+    result = app.test_cli_runner().invoke(args=["apikeys", "purge-idempotency"])
+    assert result.exit_code == 0, result.output
+    assert "forgot 1 " in result.output
+    db.expire_all()
+    keys = db.scalars(select(ApiIdempotencyRecord.idempotency_key)).all()
+    assert keys == ["new"]
+    # A retry of the forgotten one is a new request: merged into the person's lead.
+    assert post(headers={"Idempotency-Key": "old"}).status_code == 200
+
+
+def test_a_takeover_of_a_slow_not_dead_request_stores_nothing_twice(post, db):
+    """The claim timed out but its request did store the submission: the retry gets 409."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from leadform.db import utcnow
+
+    assert post(headers={"Idempotency-Key": "slow"}).status_code == 201
+    # As if the first request were still running, its claim older than the timeout.
+    db.execute(
+        update(ApiIdempotencyRecord).values(
+            state="processing",
+            response_status=None,
+            response_body=None,
+            updated_at=utcnow() - dt.timedelta(seconds=600),
+        )
+    )
+    db.commit()
+    response = post(headers={"Idempotency-Key": "slow"})
+    assert response.status_code == 409
+    assert count(db, Submission) == 1

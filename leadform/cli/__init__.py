@@ -6,6 +6,7 @@ commits once (the worker: once per claim and per message, see leadform.worker).
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import sys
 
@@ -18,6 +19,7 @@ from ..context import get_session, get_sessionmaker, settings
 from ..core import apikeys, audit
 from ..core import programs as catalog
 from ..core.accounts import users
+from ..db import utcnow
 from ..models import OutboxMessage
 from ..vocab import STAFF_ROLES
 from ..worker import deliver
@@ -67,6 +69,23 @@ def apikeys_list() -> None:
         origins = ", ".join(key.allowed_origins) or "-"
         created = key.created_at.strftime("%Y-%m-%d")
         click.echo(f"{key.name}\t{key.prefix}...\t{state}\tcreated {created}\t{origins}")
+
+
+@apikeys_cli.command("purge-idempotency")
+@click.option(
+    "--older-than-hours",
+    type=click.FloatRange(min=1),
+    default=24.0,
+    show_default=True,
+    help="Forget Idempotency-Key answers older than this.",
+)
+def apikeys_purge_idempotency(older_than_hours: float) -> None:
+    """Forget old Idempotency-Key answers (run daily: the table grows with every keyed call)."""
+    session = get_session()
+    cutoff = utcnow() - dt.timedelta(hours=older_than_hours)
+    removed = apikeys.purge_records(session, cutoff)
+    session.commit()
+    click.echo(f"forgot {removed} Idempotency-Key answers older than {older_than_hours:g} h")
 
 
 @apikeys_cli.command("revoke")

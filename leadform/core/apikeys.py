@@ -196,14 +196,15 @@ class Claim:
     body: Mapping[str, Any] | None = None
 
 
-def submission_key(api_key_id: int, idempotency_key: str) -> str:
+def submission_key(record_id: int) -> str:
     """The submission's own idempotency key for an API request that sent one.
 
-    Derived, so the submissions table's unique key stops a second copy even if two requests
-    ever got past the claim (a takeover of a claim whose request was only slow).
+    Derived from the claim's record, so the submissions table's unique key stops a second
+    copy even if two requests ever got past the claim (a takeover of a claim whose request
+    was only slow). A key used again after its record was purged gets a new record, and so
+    a new submission key.
     """
-    digest = hashlib.sha256(idempotency_key.encode("ascii")).hexdigest()[:64]
-    return f"api:{api_key_id}:{digest}"
+    return f"api:idem:{record_id}"
 
 
 _RECORD_COLUMNS = (
@@ -320,3 +321,17 @@ def abandon(session: Session, record_id: int) -> None:
             ApiIdempotencyRecord.id == record_id, ApiIdempotencyRecord.state == "processing"
         )
     )
+
+
+def purge_records(session: Session, older_than: dt.datetime) -> int:
+    """Forget the answers to Idempotency-Keys first used before this time; how many.
+
+    A retry after that is a new request (stored again, or merged into the person's lead).
+    Claims still in flight are kept.
+    """
+    result = session.execute(
+        delete(ApiIdempotencyRecord).where(
+            ApiIdempotencyRecord.created_at < older_than, ApiIdempotencyRecord.state == "done"
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

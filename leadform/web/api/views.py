@@ -339,7 +339,7 @@ def create_lead() -> Response:
         return _error(409, "A request with this Idempotency-Key is still being processed.")
 
     record_id = claim.record_id
-    received = _received(fields, key, catalog, apikeys.submission_key(key.id, idem))
+    received = _received(fields, key, catalog, apikeys.submission_key(record_id))
     try:
         status, answer = _submit_answer(db, received, catalog)
         if status == 422:
