@@ -24,9 +24,11 @@ migrate: install ## apply migrations and load the bundled program catalog
 	$(FLASK) programs load
 
 # `users ensure-admin` prints the demo admin's generated password, once, when there is no
-# staff user yet; it fails loudly (stopping make) if it cannot do its job.
+# staff user yet; it fails loudly (stopping make) if it cannot do its job. Links in the
+# notification mail follow the address the app is served at (unless LEADFORM_BASE_URL is set).
 run: migrate ## serve on http://127.0.0.1:$(PORT) (embedded SQLite unless LEADFORM_DATABASE_URL is set)
 	$(FLASK) users ensure-admin
+	@echo "Staff sign-in: http://127.0.0.1:$(PORT)/staff/login"
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 demo: migrate ## add a demo team and a few hundred realistic leads (make demo LEADS=1000 SEED=1)

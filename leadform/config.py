@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -77,6 +79,9 @@ class Defaults:
     WEBHOOK_SECRET: str | None = None  # HMAC-SHA256 key for the X-LeadForm-Signature header
     WEBHOOK_TIMEOUT_SECONDS = 10
     OUTBOX_MAX_ATTEMPTS = 8
+    # The prospect's confirmation email: how to reach the office, when a counselor calls.
+    OFFICE_CONTACT = ""
+    RESPONSE_TIME = "within one business day"
 
     # Cookies and CSRF.
     SESSION_COOKIE_NAME = "leadform_session"
@@ -126,6 +131,7 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
             )
     elif not secret:
         app.config["SECRET_KEY"] = _instance_secret(app)
+    _check_webhook_secret(app.config.get("WEBHOOK_SECRET"))
     privacy_url = app.config.get("PRIVACY_URL")
     if privacy_url and not str(privacy_url).startswith(("https://", "http://")):
         raise RuntimeError("LEADFORM_PRIVACY_URL must be an http(s):// address.")
@@ -144,6 +150,23 @@ def refresh_settings(app: Flask) -> Settings:
     settings = build_settings(app)
     app.extensions["leadform.settings"] = settings
     return settings
+
+
+def _check_webhook_secret(secret: object) -> None:
+    """A webhook secret is Standard Webhooks' `whsec_<base64>`: 24 to 64 random bytes."""
+    if not secret:
+        return
+    text = str(secret)
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not text.startswith("whsec_") or not 24 <= len(key) <= 64:
+        raise RuntimeError(
+            "LEADFORM_WEBHOOK_SECRET must be whsec_ followed by 24 to 64 random bytes in "
+            "base64 (python -c 'import base64, secrets; "
+            'print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())\')'
+        )
 
 
 def _warn_about_production_gaps(app: Flask) -> None:

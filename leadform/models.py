@@ -50,7 +50,9 @@ class Program(Base):
     delivery: Mapped[str] = mapped_column(String(80), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
-    #: Routing: new leads for this program go to this counselor (None: unassigned queue).
+    #: Where "nobody on the team is available" goes (None: LEADFORM_NOTIFY_EMAILS).
+    team_email: Mapped[str | None] = mapped_column(String(254))
+    #: Superseded by the routing team (routing_members); kept for old rows, unused.
     default_owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff_users.id", ondelete="SET NULL")
     )
@@ -136,6 +138,8 @@ class Prospect(Base):
     consent_text_id: Mapped[int | None] = mapped_column(ForeignKey("consent_texts.id"))
     consent_at: Mapped[dt.datetime | None]
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When the person asked for no more email (the link in every confirmation); None: not.
+    email_opt_out_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -235,6 +239,8 @@ class Lead(Base):
     first_contacted_at: Mapped[dt.datetime | None]
     next_follow_up_at: Mapped[dt.datetime | None]
     last_submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When the prospect was last sent a confirmation about this lead (at most one a day).
+    last_confirmed_at: Mapped[dt.datetime | None]
     submission_count: Mapped[int] = mapped_column(Integer, default=0)
     # Attribution of the first submission, kept on the lead so the queue can filter on it.
     utm_source: Mapped[str | None] = mapped_column(String(200))
@@ -335,6 +341,29 @@ class Submission(Base):
     program: Mapped[Program | None] = relationship()
     consent_text: Mapped[ConsentText | None] = relationship()
     api_key: Mapped[ApiKey | None] = relationship()
+
+
+class RoutingMember(Base):
+    """A member of a program's routing team: new leads go round the team by weight.
+
+    current_weight is the smooth weighted round robin's running state (core/routing.py):
+    rows are locked while a turn is taken, so concurrent submissions take turns in order.
+    """
+
+    __tablename__ = "routing_members"
+    __table_args__ = (
+        UniqueConstraint("program_id", "staff_user_id"),
+        CheckConstraint("weight >= 1 AND weight <= 100", name="weight"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    current_weight: Mapped[int] = mapped_column(Integer, default=0)
+
+    staff_user: Mapped[StaffUser] = relationship()
+    program: Mapped[Program] = relationship()
 
 
 class SpamReview(Base):

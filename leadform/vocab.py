@@ -72,8 +72,15 @@ MESSAGE_ONLY_OUTCOMES: Final[frozenset[str]] = frozenset({"sent"})
 #: Outbox event kinds and the deliveries they expand into.
 LEAD_CREATED: Final = "lead.created"
 LEAD_RESUBMITTED: Final = "lead.resubmitted"
-EVENT_KINDS: Final[tuple[str, ...]] = (LEAD_CREATED, LEAD_RESUBMITTED)
-OUTBOX_STATUSES: Final[tuple[str, ...]] = ("pending", "sending", "sent", "dead")
+LEAD_ASSIGNED: Final = "lead.assigned"
+PROSPECT_CONFIRMATION: Final = "prospect.confirmation"
+EVENT_KINDS: Final[tuple[str, ...]] = (
+    LEAD_CREATED,
+    LEAD_RESUBMITTED,
+    LEAD_ASSIGNED,
+    PROSPECT_CONFIRMATION,
+)
+OUTBOX_STATUSES: Final[tuple[str, ...]] = ("pending", "sending", "sent", "dead", "no_recipient")
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:

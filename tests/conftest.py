@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from testdb import DatabaseSetupError, ensure_database
 
 from leadform import create_app
 from leadform.context import get_engine, get_session, settings
@@ -21,6 +22,18 @@ from leadform.core.accounts import users
 from leadform.core.programs import load_catalog, read_catalog
 from leadform.db import Base, build_engine
 from leadform.models import Program
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On PostgreSQL: create the test database first when it does not exist yet."""
+    try:
+        created = ensure_database(PG_URL)
+    except DatabaseSetupError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if created:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"created the test database {make_url(PG_URL or '').database}")
 
 
 @pytest.fixture(scope="session")

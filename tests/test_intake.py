@@ -89,7 +89,11 @@ def test_happy_path_stores_everything_and_redirects(client, submit, db):
     assert sub.ip == "127.0.0.1"
     assert sub.page_url.startswith(f"http://localhost/programs/{PROGRAM}")
     assert [a.kind for a in db.scalars(select(Activity))] == ["submitted"]
-    assert count(db, OutboxMessage) == 1
+    # The lead's event (team alert, webhook) and the prospect's confirmation.
+    assert sorted(m.kind for m in db.scalars(select(OutboxMessage))) == [
+        "lead.created",
+        "prospect.confirmation",
+    ]
 
 
 def test_same_person_other_case_is_one_prospect_one_lead(submit, db):

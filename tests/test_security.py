@@ -314,6 +314,14 @@ def test_production_accepts_a_numeric_key_from_the_environment(monkeypatch, data
         get_engine().dispose()
 
 
+def test_production_warns_when_no_base_url_is_set(database_url, caplog):
+    """Production never takes the links in mail from a request: it says BASE_URL is missing."""
+    prod = create_app({"ENV": "production", "SECRET_KEY": STRONG_KEY, "DATABASE_URL": database_url})
+    with prod.app_context():
+        get_engine().dispose()
+    assert "LEADFORM_BASE_URL is not set" in caplog.text
+
+
 def test_production_cookie_is_secure(app, database_url):
     prod = create_app({"ENV": "production", "SECRET_KEY": STRONG_KEY, "DATABASE_URL": database_url})
     try:

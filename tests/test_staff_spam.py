@@ -77,7 +77,11 @@ def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, d
     kinds = {a.kind: a for a in db.scalars(select(Activity).where(Activity.lead_id == lead.id))}
     assert set(kinds) == {"submitted", "released"}
     assert kinds["released"].actor_id == manager.id
-    assert count(db, OutboxMessage) == 1  # the owner or team hears of it, as of any request
+    # The owner or team hears of it, and the person gets a confirmation, as for any request.
+    assert sorted(m.kind for m in db.scalars(select(OutboxMessage))) == [
+        "lead.created",
+        "prospect.confirmation",
+    ]
     review = db.scalars(select(SpamReview)).one()
     assert (review.decision, review.reviewer_id, review.released_submission_id) == (
         "released",

@@ -16,11 +16,12 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from ..context import get_session, get_sessionmaker, settings
-from ..core import apikeys, audit
+from ..core import apikeys, audit, routing
 from ..core import programs as catalog
 from ..core.accounts import users
+from ..core.errors import ActionError
 from ..db import utcnow
-from ..models import OutboxMessage
+from ..models import OutboxMessage, Program, StaffUser
 from ..vocab import STAFF_ROLES
 from ..worker import deliver
 from . import demo
@@ -101,6 +102,9 @@ def apikeys_revoke(name: str) -> None:
     click.echo(f"revoked API key {name!r}")
 
 
+routing_cli = AppGroup("routing", help="Which counselors new leads go to, per program.")
+
+
 @programs_cli.command("load")
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 def programs_load(file: str | None) -> None:
@@ -158,6 +162,20 @@ def users_deactivate(email: str) -> None:
     audit.record(session, "user.deactivated", OPERATOR, target_type="staff_user", target_id=user.id)
     session.commit()
     click.echo(f"deactivated {user.email}")
+
+
+@users_cli.command("away")
+@click.argument("email")
+@click.option("--on/--off", "away", required=True, help="Mark away (new leads skip them) or back.")
+def users_away(email: str, away: bool) -> None:
+    """Mark a staff member away (routing skips them) or back."""
+    session = get_session()
+    user = users.get_by_email(session, email)
+    if user is None:
+        raise click.ClickException(f"no staff user with email {email}")
+    users.set_away(session, user, away, OPERATOR)
+    session.commit()
+    click.echo(f"{user.email} is {'away' if away else 'back'}")
 
 
 @users_cli.command("ensure-admin")
@@ -248,6 +266,59 @@ def demo_load(leads: int, seed: int | None) -> None:
         click.echo(f"    password:  {result.staff_password}\n  Sign in at /staff/login\n")
 
 
+@routing_cli.command("set")
+@click.argument("slug")
+@click.argument("members", nargs=-1)
+def routing_set(slug: str, members: tuple[str, ...]) -> None:
+    """Set a program's routing team: EMAIL[:WEIGHT]... (none: every lead stays unassigned)."""
+    session = get_session()
+    program = session.scalars(select(Program).where(Program.slug == slug)).one_or_none()
+    if program is None:
+        raise click.ClickException(f"no program with slug {slug}")
+    team: list[tuple[StaffUser, int]] = []
+    try:
+        for text in members:
+            member = routing.parse_member(text)
+            user = users.get_by_email(session, member.email)
+            if user is None:
+                raise click.ClickException(f"no staff user with email {member.email}")
+            team.append((user, member.weight))
+        routing.set_team(session, program, team, OPERATOR)
+    except ActionError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    if not team:
+        click.echo(f"{slug}: no routing team; new leads stay unassigned")
+    for user, weight in team:
+        click.echo(f"{slug}: {user.email} weight {weight}")
+
+
+@routing_cli.command("show")
+@click.argument("slug", required=False)
+def routing_show(slug: str | None) -> None:
+    """Show each program's routing team (or one program's)."""
+    session = get_session()
+    stmt = select(Program).order_by(Program.sort_order, Program.name)
+    if slug:
+        stmt = stmt.where(Program.slug == slug)
+    programs = list(session.scalars(stmt))
+    if slug and not programs:
+        raise click.ClickException(f"no program with slug {slug}")
+    for program in programs:
+        members = routing.team(session, program.id)
+        if not members:
+            click.echo(f"{program.slug}: no team (new leads stay unassigned)")
+            continue
+        for member in members:
+            user = member.staff_user
+            state = (
+                ""
+                if user.active and not user.away
+                else (" (away)" if user.active else " (inactive)")
+            )
+            click.echo(f"{program.slug}: {user.email} weight {member.weight}{state}")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(programs_cli)
@@ -255,3 +326,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(apikeys_cli)
+    app.cli.add_command(routing_cli)

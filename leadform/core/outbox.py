@@ -10,42 +10,168 @@ FOR UPDATE SKIP LOCKED, so several workers never take the same message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models import Lead, OutboxMessage, StaffUser
-from ..vocab import EVENT_KINDS, LEAD_CREATED, LEAD_RESUBMITTED
-from .settings import Settings
+from ..vocab import (
+    EVENT_KINDS,
+    LEAD_ASSIGNED,
+    LEAD_CREATED,
+    LEAD_RESUBMITTED,
+    PROSPECT_CONFIRMATION,
+)
+from . import audit
+from .audit import Actor
+from .errors import ActionError, NotFound
+from .settings import DEFAULT_BASE_URL, Settings
 
 log = logging.getLogger("leadform.outbox")
 
-LEASE = dt.timedelta(minutes=5)
+#: An event that found nobody to tell: recorded as such (the delivery page lists it).
+NO_RECIPIENT = "no_recipient"
+
+#: The fewest seconds a claim leases a message for.
+MIN_LEASE_SECONDS = 60
+#: Network steps one delivery may take, each bounded by its timeout: an SMTP conversation
+#: (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT..., DATA, QUIT) or a webhook POST.
+DELIVERY_STEPS = 12
 
 
-def lead_event(
+def lease(settings: Settings) -> dt.timedelta:
+    """How long a claimed message is this worker's: longer than one delivery can take.
+
+    Each step of a delivery times out on its own, so a delivery is bounded by steps x
+    timeout; a lease longer than that means no second worker takes over a message that
+    is still being sent, however slow the server (every step just under its timeout).
+    """
+    slowest = max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)
+    return dt.timedelta(seconds=max(MIN_LEASE_SECONDS, DELIVERY_STEPS * slowest))
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the prospect's confirmation says, fixed when the request is stored."""
+
+    to: str
+    first_name: str
+    program: str
+    program_summary: str
+    counselor: str | None
+
+
+def lead_events(
     session: Session,
     *,
     created: bool,
     lead_id: int,
     submission_id: int,
     reopened: bool,
+    channel: str,
+    owner: StaffUser | None,
+    team: tuple[str, ...],
+    confirmation: Confirmation | None,
     now: dt.datetime,
+    served_url: str | None = None,
 ) -> None:
-    """Write the event for a stored submission: a new lead, or a returning one."""
-    session.execute(
-        OutboxMessage.__table__.insert(),
+    """Write the events for a stored submission, each naming its recipients as they are now.
+
+    A new or returning lead (the CRM's webhook; the counselor alert goes to the owner, or
+    to the team address while nobody owns it); a lead routed to a counselor at intake also
+    gets lead.assigned, which alerts them; and the prospect's confirmation. Recipients are
+    fixed here, not looked up when the worker runs: a counselor who claims the lead before
+    then does not get a "new lead" alert about her own claim. `served_url`: the address
+    the web app was reached at, kept for the links in the mail when no LEADFORM_BASE_URL
+    says where the app lives (see link_base).
+    """
+    alert_to = [owner.email] if owner is not None and owner.active else list(team)
+    if created and owner is not None:
+        alert_to = []  # lead.assigned tells the owner
+    rows: list[dict[str, object]] = [
         {
             "kind": LEAD_CREATED if created else LEAD_RESUBMITTED,
-            "payload": {"lead_id": lead_id, "submission_id": submission_id, "reopened": reopened},
-            "created_at": now,
-            "next_attempt_at": now,
-        },
+            "payload": {
+                "lead_id": lead_id,
+                "submission_id": submission_id,
+                "reopened": reopened,
+                "channel": channel,
+                "alert_to": alert_to,
+                "alert": not (created and owner is not None),
+            },
+        }
+    ]
+    if created and owner is not None:
+        rows.append(assigned_payload(lead_id, owner, by=None))
+    if confirmation is not None:
+        rows.append(
+            {
+                "kind": PROSPECT_CONFIRMATION,
+                "payload": {"lead_id": lead_id, **dataclasses.asdict(confirmation)},
+            }
+        )
+    if served_url:
+        for row in rows:
+            row["payload"]["served_url"] = served_url  # type: ignore[index]
+    session.execute(
+        OutboxMessage.__table__.insert(),
+        [{**row, "created_at": now, "next_attempt_at": now} for row in rows],
     )
+
+
+def assigned_payload(lead_id: int, owner: StaffUser, *, by: int | None) -> dict[str, object]:
+    """The lead.assigned event: the new owner is alerted (by: the staff member who assigned)."""
+    return {
+        "kind": LEAD_ASSIGNED,
+        "payload": {
+            "lead_id": lead_id,
+            "owner_id": owner.id,
+            "assigned_by": by,
+            "alert_to": [owner.email] if owner.active else [],
+            "alert": True,
+        },
+    }
+
+
+def lead_assigned(
+    session: Session, lead_id: int, owner: StaffUser, *, by: int | None, now: dt.datetime
+) -> None:
+    """Write lead.assigned for a manager's (or a bulk) assignment; a claim writes none."""
+    row = assigned_payload(lead_id, owner, by=by)
+    session.add(
+        OutboxMessage(kind=row["kind"], payload=row["payload"], created_at=now, next_attempt_at=now)
+    )
+
+
+def served_url_to_keep(settings: Settings, served_url: str | None) -> str | None:
+    """The request's address to record on an event: only in development without a BASE_URL.
+
+    In production the Host header is the client's to choose, and a link in a staff email
+    must not point wherever a visitor said; there LEADFORM_BASE_URL is the only source.
+    """
+    if settings.production or settings.base_url:
+        return None
+    return served_url or None
+
+
+def link_base(settings: Settings, served_url: object = None) -> str:
+    """The address links in mail start with, without a trailing slash.
+
+    LEADFORM_BASE_URL when set; else, outside production, the address the web app was
+    served at when the event was written (so `make run PORT=8001` mails links to port 8001,
+    whoever runs the worker); else DEFAULT_BASE_URL (production warns at start-up).
+    """
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    if isinstance(served_url, str) and served_url and not settings.production:
+        return served_url.rstrip("/")
+    return DEFAULT_BASE_URL
 
 
 def is_event(message: OutboxMessage) -> bool:
@@ -72,8 +198,14 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
 
 
-def claim(session: Session, limit: int, now: dt.datetime) -> list[OutboxMessage]:
-    """Lease up to `limit` due messages to this worker (the caller commits)."""
+def claim(
+    session: Session, limit: int, now: dt.datetime, lease_for: dt.timedelta
+) -> list[OutboxMessage]:
+    """Lease up to `limit` due messages to this worker (the caller commits).
+
+    The worker claims one message at a time (limit=1), so each lease starts when its own
+    delivery does; a batch leased at once would expire behind a slow server.
+    """
     stmt = (
         select(OutboxMessage)
         .where(
@@ -88,75 +220,150 @@ def claim(session: Session, limit: int, now: dt.datetime) -> list[OutboxMessage]
     for message in messages:
         message.status = "sending"
         message.attempts += 1
-        message.next_attempt_at = now + LEASE
+        message.next_attempt_at = now + lease_for
     session.flush()
     return messages
 
 
-def _lead_link(settings: Settings, lead_id: int) -> str:
-    base = settings.base_url
-    return base.rstrip("/") + f"/staff/leads/{lead_id}"
+#: How a request arrived, as an alert says it.
+CHANNEL_WORDS = {
+    "form": "the website form",
+    "embed": "a form on another site",
+    "api": "a landing page",
+}
 
 
 def expand_event(
     session: Session, message: OutboxMessage, settings: Settings
 ) -> list[OutboxMessage]:
-    """Turn a lead event into its deliveries: a notification email and the webhook."""
-    lead = session.get(Lead, message.payload.get("lead_id"))
+    """Turn an event into its deliveries: an alert or a confirmation email, and the webhook.
+
+    An alert names the program, how the person asked and a link to the lead: the person's
+    details stay behind the sign-in. Recipients come from the event (fixed when it was
+    written); an event written before they were kept looks them up now.
+    """
+    payload = message.payload
+    lead = session.get(Lead, payload.get("lead_id"))
     if lead is None:
         return []
+    if message.kind == PROSPECT_CONFIRMATION:
+        return _confirmation(session, message, lead, settings)
     deliveries = []
-    recipients = _recipients(session, lead, settings)
-    if recipients:
-        verb = "New" if message.kind == LEAD_CREATED else "Returning"
-        # Only what a counselor needs to pick it up: the details stay behind the login.
-        body = (
-            f"{verb} request for information about {lead.program.name}.\n\n"
-            f"Prospect: {lead.prospect.full_name}\n"
-            f"Status: {lead.status}\n\n"
-            f"Open the lead: {_lead_link(settings, lead.id)}\n"
-        )
+    alert = bool(payload.get("alert", True))
+    recipients = (
+        list(payload["alert_to"]) if "alert_to" in payload else _recipients(session, lead, settings)
+    )
+    if alert and not recipients:
+        # Nobody to alert (no owner, no team address): said on the delivery page, not "sent".
+        message.last_error = "No recipient: the lead has no owner and no team address is set."
+    if alert and recipients:
+        program = lead.program.name
+        link = link_base(settings, payload.get("served_url")) + f"/staff/leads/{lead.id}"
+        how = CHANNEL_WORDS.get(str(payload.get("channel", "")), "the website")
+        if message.kind == LEAD_ASSIGNED:
+            subject, line = (
+                f"Lead assigned to you: {program}",
+                f"A lead for {program} is now yours.",
+            )
+        elif message.kind == LEAD_CREATED:
+            subject = f"New lead: {program}"
+            line = f"A new request for information about {program} came in through {how}."
+        else:
+            subject = f"Returning lead: {program}"
+            line = f"Someone asked again about {program}, through {how}."
+            if payload.get("reopened"):
+                line += " Their closed lead is open again."
         deliveries.append(
             OutboxMessage(
                 kind="email",
                 payload={
                     "to": recipients,
-                    "subject": f"{verb} lead: {lead.program.name}",
-                    "body": body,
+                    "subject": subject,
+                    "body": f"{line}\n\nOpen the lead: {link}\n",
+                    "lead_id": lead.id,
                 },
             )
         )
     webhook_url = settings.webhook_url
     if webhook_url:
-        prospect = lead.prospect
-        deliveries.append(
-            OutboxMessage(
-                kind="webhook",
-                payload={
-                    "url": webhook_url,
-                    "body": {
-                        "event": message.kind,
-                        "event_id": message.event_id,
-                        "lead": {
-                            "id": lead.id,
-                            "status": lead.status,
-                            "program": lead.program.slug,
-                            "created_at": lead.created_at.isoformat(),
-                            "submission_id": message.payload.get("submission_id"),
-                        },
-                        "prospect": {
-                            "first_name": prospect.first_name,
-                            "last_name": prospect.last_name,
-                            "email": prospect.email,
-                            "phone": prospect.phone,
-                            "postal_code": prospect.postal_code,
-                            "country": prospect.country,
-                        },
+        deliveries.append(_webhook(message, lead, webhook_url))
+    return deliveries
+
+
+def _confirmation(
+    session: Session, message: OutboxMessage, lead: Lead, settings: Settings
+) -> list[OutboxMessage]:
+    """The prospect's confirmation email, unless they asked for no more email since."""
+    from .prospect_email import opt_out_token
+
+    if lead.prospect.email_opt_out_at is not None:
+        return []
+    payload = message.payload
+    base = link_base(settings, payload.get("served_url"))
+    stop_url = f"{base}/email/stop/{opt_out_token(settings, lead.prospect_id)}"
+    context = {
+        "first_name": payload.get("first_name", ""),
+        "program": payload.get("program", ""),
+        "program_summary": payload.get("program_summary", ""),
+        "counselor": payload.get("counselor"),
+        "response_time": settings.response_time,
+        "office_contact": settings.office_contact,
+        "site_name": settings.site_name,
+        "privacy_url": settings.privacy_url or f"{base}/privacy",
+        "stop_url": stop_url,
+    }
+    return [
+        OutboxMessage(
+            kind="email",
+            payload={
+                "to": [payload["to"]],
+                "template": "confirmation",
+                "context": context,
+                # RFC 8058: a mail client's one-click unsubscribe POSTs to the link.
+                "headers": {
+                    "List-Unsubscribe": f"<{stop_url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+                "lead_id": lead.id,
+            },
+        )
+    ]
+
+
+def _webhook(message: OutboxMessage, lead: Lead, url: str) -> OutboxMessage:
+    """The webhook delivery of a lead event (Standard Webhooks' body shape)."""
+    prospect = lead.prospect
+    return OutboxMessage(
+        kind="webhook",
+        payload={
+            "url": url,
+            # The id is the event's (stable across retries, the same in the webhook-id
+            # header), so a receiver can deduplicate.
+            "body": {
+                "id": message.event_id,
+                "type": message.kind,
+                "timestamp": message.created_at.isoformat(),
+                "data": {
+                    "lead": {
+                        "id": lead.id,
+                        "status": lead.status,
+                        "program": lead.program.slug,
+                        "owner_id": lead.owner_id,
+                        "created_at": lead.created_at.isoformat(),
+                        "submission_id": message.payload.get("submission_id"),
+                    },
+                    "prospect": {
+                        "first_name": prospect.first_name,
+                        "last_name": prospect.last_name,
+                        "email": prospect.email,
+                        "phone": prospect.phone,
+                        "postal_code": prospect.postal_code,
+                        "country": prospect.country,
                     },
                 },
-            )
-        )
-    return deliveries
+            },
+        },
+    )
 
 
 def _recipients(session: Session, lead: Lead, settings: Settings) -> list[str]:
@@ -173,7 +380,10 @@ def record_result(
 ) -> None:
     """After one attempt: sent, or back to pending with a backoff, or dead after the last."""
     now = utcnow()
-    if not error:
+    if not error and is_event(message) and message.last_error.startswith("No recipient"):
+        message.status = NO_RECIPIENT
+        result.delivered += 1
+    elif not error:
         message.status = "sent"
         message.last_error = ""
         result.delivered += 1
@@ -192,3 +402,80 @@ def record_result(
         log.warning(
             "outbox message %s failed (attempt %s): %s", message.id, message.attempts, error
         )
+
+
+#: Views of the delivery page and the statuses each lists.
+DELIVERY_VIEWS: dict[str, tuple[str, ...]] = {
+    "attention": ("dead", NO_RECIPIENT),
+    "pending": ("pending", "sending"),
+    "sent": ("sent",),
+}
+DELIVERY_PAGE_SIZE = 50
+#: Counting stops here ("100+"): the header badge only needs to say "something is wrong".
+DEAD_COUNT_CAP = 100
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """One page of outbox messages, newest first, and where the next page starts."""
+
+    messages: list[OutboxMessage]
+    next_cursor: int | None
+
+
+def delivery_page(session: Session, view: str, *, after: int | None) -> DeliveryPage:
+    """Messages in one view of the delivery page, newest first (keyset paged by id)."""
+    statuses = DELIVERY_VIEWS.get(view, DELIVERY_VIEWS["attention"])
+    stmt = select(OutboxMessage).where(OutboxMessage.status.in_(statuses))
+    if after is not None:
+        stmt = stmt.where(OutboxMessage.id < after)
+    found = list(
+        session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(DELIVERY_PAGE_SIZE + 1))
+    )
+    cursor = found[DELIVERY_PAGE_SIZE - 1].id if len(found) > DELIVERY_PAGE_SIZE else None
+    return DeliveryPage(found[:DELIVERY_PAGE_SIZE], cursor)
+
+
+def dead_count(session: Session) -> int:
+    """How many messages gave up (or found nobody to go to), up to DEAD_COUNT_CAP + 1."""
+    capped = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status.in_(DELIVERY_VIEWS["attention"]))
+        .limit(DEAD_COUNT_CAP + 1)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(capped)) or 0
+
+
+def retry(session: Session, message_id: int, actor: Actor, now: dt.datetime) -> OutboxMessage:
+    """Send a dead message again from now, with a fresh count of attempts."""
+    message = session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        raise NotFound(f"outbox message {message_id}")
+    if message.status != "dead":
+        raise ActionError("Only a message that gave up can be retried.")
+    message.status = "pending"
+    message.attempts = 0
+    message.next_attempt_at = now
+    audit.record(
+        session,
+        "outbox.retried",
+        actor,
+        target_type="outbox_message",
+        target_id=message.id,
+        kind=message.kind,
+        last_error=message.last_error[:200],
+    )
+    session.flush()
+    return message
+
+
+def summary(message: OutboxMessage) -> str:
+    """What a message is, in a line, without personal data: the kind and where it goes."""
+    payload = message.payload or {}
+    if message.kind == "email":
+        to = payload.get("to") or []
+        return f"Email to {', '.join(str(t) for t in to)}: {payload.get('subject', '')}"
+    if message.kind == "webhook":
+        return f"Webhook to {urlsplit(str(payload.get('url', ''))).netloc}"
+    return f"Event {message.kind} (lead {payload.get('lead_id', '?')})"

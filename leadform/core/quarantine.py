@@ -179,9 +179,17 @@ def release_problem(submission: Submission) -> str | None:
 
 
 def release(
-    session: Session, submission: Submission, actor: Actor, settings: Settings
+    session: Session,
+    submission: Submission,
+    actor: Actor,
+    settings: Settings,
+    *,
+    served_url: str | None = None,
 ) -> store.Outcome:
-    """Send a held submission through intake after all: it becomes (part of) a lead."""
+    """Send a held submission through intake after all: it becomes (part of) a lead.
+
+    `served_url`: the address the manager reached the app at (see Received.served_url).
+    """
     if _already_reviewed(session, submission):
         raise ReleaseError("Someone has already decided on this request.")
     problem = release_problem(submission)
@@ -205,6 +213,7 @@ def release(
         ),
         idempotency_key=f"release:{submission.id}",
         consent=ConsentInfo.of(consent),
+        served_url=served_url,
     )
     try:
         # Not screened again: a manager has looked at it and decided it is a person's.

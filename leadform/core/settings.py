@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+#: Where links in mail point when neither LEADFORM_BASE_URL nor the request that wrote the
+#: event says (see outbox.link_base): the address `make run` serves on by default.
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -50,11 +54,16 @@ class Settings:
     smtp_timeout_seconds: float = 10
     mail_from: str = "LeadForm <no-reply@localhost>"
     notify_emails: tuple[str, ...] = ()
-    base_url: str = "http://127.0.0.1:5000"
+    #: LEADFORM_BASE_URL; None when it is not set (see outbox.link_base).
+    base_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10
     outbox_max_attempts: int = 8
+    #: How to reach the admissions office, as the prospect's confirmation says it.
+    office_contact: str = ""
+    #: When the prospect will hear from a counselor, as the confirmation promises it.
+    response_time: str = "within one business day"
     #: Where mail goes as .eml files when no SMTP server is configured.
     mail_folder: str = "instance/mail"
 

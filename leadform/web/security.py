@@ -1,4 +1,4 @@
-"""Security headers with a per-request CSP nonce, and proxy handling."""
+"""Security headers with a per-request CSP nonce, HSTS in production, and proxy handling."""
 
 from __future__ import annotations
 
@@ -46,6 +46,16 @@ def set_security_headers(response: Response) -> Response:
     return response
 
 
+#: Production is served over HTTPS only: browsers go on using HTTPS for a year, subdomains too.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def set_hsts(response: Response) -> Response:
+    """Strict-Transport-Security, on every response (errors and static files included)."""
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Trust X-Forwarded-* only for the configured proxy hops, and add the headers."""
     hops = int(app.config["TRUSTED_PROXIES"])
@@ -53,4 +63,7 @@ def init_app(app: Flask) -> None:
         # Flask's documented way to add WSGI middleware; mypy sees a method being replaced.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.after_request(set_security_headers)
+    if app.config["ENV"] == "production":
+        # Only in production: development is served over plain HTTP.
+        app.after_request(set_hsts)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

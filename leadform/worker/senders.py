@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import datetime as dt
 import json
 import smtplib
 import ssl
 import time
-import urllib.request
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import httpx
+from standardwebhooks.webhooks import Webhook
 
 from ..core.settings import Settings
 
@@ -22,14 +23,26 @@ class DeliveryError(Exception):
     """A delivery failed; the worker retries it later."""
 
 
-def send_email(settings: Settings, to: list[str], subject: str, body: str) -> None:
+def send_email(
+    settings: Settings,
+    to: list[str],
+    subject: str,
+    body: str,
+    *,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
     """Send a plain-text email through LEADFORM_SMTP_URL, or write it to the instance folder."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain="leadform")
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
 
     url = settings.smtp_url
     if not url:
@@ -66,32 +79,46 @@ def send_email(settings: Settings, to: list[str], subject: str, body: str) -> No
         raise DeliveryError(f"SMTP: {exc}") from exc
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<body>", hex: what receivers check."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return mac.hexdigest()
+#: Connecting must be quick: a receiver that does not answer is retried later, and a
+#: worker must not sit on a message (the read timeout is LEADFORM_WEBHOOK_TIMEOUT_SECONDS).
+CONNECT_TIMEOUT_SECONDS = 3.0
 
 
-def post_webhook(settings: Settings, url: str, event_id: str, payload: dict[str, Any]) -> None:
-    """POST the event as JSON with an HMAC signature; any non-2xx answer is a failure."""
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    timestamp = str(int(time.time()))
+def webhook_headers(secret: str | None, body: dict[str, Any], raw: str) -> dict[str, str]:
+    """Standard Webhooks headers: webhook-id (the body's id), -timestamp, -signature."""
+    event_id = str(body["id"])
+    now = dt.datetime.now(dt.UTC)
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "LeadForm-Webhook/1",
-        "X-LeadForm-Event-Id": event_id,
-        "X-LeadForm-Timestamp": timestamp,
+        "User-Agent": "LeadForm-Webhook/2",
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(now.timestamp())),
     }
-    secret = settings.webhook_secret
     if secret:
-        headers["X-LeadForm-Signature"] = "sha256=" + sign(secret, timestamp, body)
+        headers["webhook-signature"] = Webhook(secret).sign(event_id, now, raw)
+    return headers
+
+
+def post_webhook(settings: Settings, url: str, body: dict[str, Any]) -> None:
+    """POST the event to a receiver, signed per Standard Webhooks; anything but 2xx fails.
+
+    A redirect is a failure, never followed: following one would turn the POST into a GET
+    (and the event would be lost while counted as sent) or send it somewhere unintended.
+    """
     if urlsplit(url).scheme not in ("http", "https"):
         raise DeliveryError("webhook URL must be http(s)")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    headers = webhook_headers(settings.webhook_secret, body, raw)
+    timeout = httpx.Timeout(settings.webhook_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
     try:
-        timeout = settings.webhook_timeout_seconds
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked
-            if not 200 <= response.status < 300:
-                raise DeliveryError(f"webhook answered {response.status}")
-    except OSError as exc:  # URLError, HTTPError, timeouts
-        raise DeliveryError(f"webhook: {exc}") from exc
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(url, content=raw.encode(), headers=headers)
+    except httpx.HTTPError as exc:  # connection refused, timeouts, protocol errors
+        raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from exc
+    if response.is_redirect:
+        where = response.headers.get("Location", "")
+        raise DeliveryError(
+            f"webhook answered {response.status_code} (redirect to {where!r}, not followed)"
+        )
+    if not response.is_success:
+        raise DeliveryError(f"webhook answered {response.status_code}")

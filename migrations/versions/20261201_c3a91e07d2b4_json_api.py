@@ -1,7 +1,7 @@
 """the JSON API: leads' public ids, the API key on submissions, idempotency records
 
 Revision ID: c3a91e07d2b4
-Revises: 5b2e7d1c9a40
+Revises: 8d2e3f4a5b61
 Create Date: 2026-12-01 15:10:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import leadform.db
 
 revision: str = "c3a91e07d2b4"
-down_revision: str | None = "5b2e7d1c9a40"
+down_revision: str | None = "8d2e3f4a5b61"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from ...models import StaffUser
 from ...vocab import STAFF_ROLES
+from .. import audit
+from ..audit import Actor
 from .passwords import hash_password
 
 MIN_PASSWORD_LENGTH = 12
@@ -83,3 +85,19 @@ def deactivate(user: StaffUser) -> None:
     """Disable the account and end its sessions."""
     user.active = False
     end_all_sessions(user)
+
+
+def set_away(session: Session, user: StaffUser, away: bool, actor: Actor) -> bool:
+    """Mark the user away (routing skips them) or back; False when nothing changed."""
+    if user.away == away:
+        return False
+    user.away = away
+    audit.record(
+        session,
+        "user.away" if away else "user.back",
+        actor,
+        target_type="staff_user",
+        target_id=user.id,
+    )
+    session.flush()
+    return True

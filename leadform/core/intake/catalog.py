@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...models import ConsentText, Program
+from ...models import ConsentText, Program, RoutingMember
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,14 @@ class ProgramInfo:
     description: str
     duration: str
     delivery: str
-    default_owner_id: int | None
+    #: Where alerts go while nobody owns a lead (None: LEADFORM_NOTIFY_EMAILS).
+    team_email: str | None = None
+    #: Has a routing team: False lets intake skip the routing query for this program.
+    routed: bool = True
 
     @classmethod
-    def of(cls, program: Program) -> ProgramInfo:
-        """A detached copy of a program row."""
+    def of(cls, program: Program, *, routed: bool = True) -> ProgramInfo:
+        """A detached copy of a program row (routed: whether it has a routing team)."""
         return cls(
             id=program.id,
             slug=program.slug,
@@ -49,7 +52,8 @@ class ProgramInfo:
             description=program.description,
             duration=program.duration,
             delivery=program.delivery,
-            default_owner_id=program.default_owner_id,
+            team_email=program.team_email,
+            routed=routed,
         )
 
 
@@ -79,8 +83,9 @@ class Catalog:
 
 def read_catalog(session: Session) -> Catalog:
     """Read the active programs and the active consent text from the database."""
+    routed = set(session.scalars(select(RoutingMember.program_id).distinct()))
     programs = tuple(
-        ProgramInfo.of(p)
+        ProgramInfo.of(p, routed=p.id in routed)
         for p in session.scalars(
             select(Program)
             .where(Program.active.is_(True))
@@ -107,6 +112,9 @@ class CatalogCache:
         self.ttl = float(ttl)
         # (catalog, monotonic expiry) replaced as one value, so threads never see half of it.
         self._entry: tuple[Catalog, float] | None = None
+        # The last catalog read, however old (even with ttl 0): what a form is shown again
+        # with when the database cannot be reached, so the person's answers are kept.
+        self._last: Catalog | None = None
 
     def catalog(self, session: Callable[[], Session]) -> Catalog:
         """The catalog, from memory while fresh, else read in `session()`.
@@ -118,9 +126,14 @@ class CatalogCache:
         if entry is not None and now < entry[1]:
             return entry[0]
         catalog = read_catalog(session())
+        self._last = catalog
         if self.ttl > 0:
             self._entry = (catalog, now + self.ttl)
         return catalog
+
+    def last_known(self) -> Catalog | None:
+        """The last catalog this process read, stale or not; None before the first read."""
+        return self._last
 
 
 def consent_version(session: Session, consent_id: int) -> ConsentInfo | None:

@@ -28,7 +28,7 @@ from ...models import (
     new_public_id,
 )
 from ...vocab import CLOSED_STATUSES, RESUBMITTED, STATUS_CHANGED, SUBMITTED
-from .. import outbox
+from .. import outbox, routing
 from .catalog import ConsentInfo, ProgramInfo
 from .inquiry import UTM_FIELDS, Evidence, Inquiry, checked
 from .validation import bad_characters
@@ -183,13 +183,16 @@ def _prospect_upsert(dialect: str) -> ReturningInsert[Any]:
         # them: an older one (a released spam hold, the loser of a race) must not bring back
         # an old name or a withdrawn SMS opt-in. No row comes back then; see upsert_prospect.
         where=table.c.updated_at <= excluded.updated_at,
-    ).returning(table.c.id)
+    ).returning(table.c.id, table.c.email_opt_out_at)
 
 
 def upsert_prospect(
     session: Session, inquiry: Inquiry, consent: ConsentText | ConsentInfo, now: dt.datetime
-) -> int:
-    """Insert the person or update them from this newer submission, atomically; their id."""
+) -> tuple[int, bool]:
+    """Insert the person or update them from this newer submission, atomically.
+
+    Returns their id and whether they have asked for no more email.
+    """
     values = {
         "email_normalized": inquiry.email_normalized,
         "email": inquiry.email,
@@ -208,21 +211,13 @@ def upsert_prospect(
     stmt = _prospect_upsert(session.get_bind().dialect.name)
     # The id comes back with the statement: no second round trip, except for an older
     # request, which changes nothing and so returns nothing.
-    prospect_id: int | None = session.execute(stmt, values).scalar_one_or_none()
-    if prospect_id is None:
-        by_email = select(Prospect.id).where(Prospect.email_normalized == inquiry.email_normalized)
-        prospect_id = session.execute(by_email).scalar_one()
-    return prospect_id
-
-
-def _route_owner(session: Session, program: Program | ProgramInfo) -> int | None:
-    """The counselor new leads for this program go to, when they are active and not away."""
-    if program.default_owner_id is None:
-        return None
-    owner = session.get(StaffUser, program.default_owner_id)
-    if owner is None or not owner.active or owner.away:
-        return None
-    return owner.id
+    row = session.execute(stmt, values).one_or_none()
+    if row is None:
+        by_email = select(Prospect.id, Prospect.email_opt_out_at).where(
+            Prospect.email_normalized == inquiry.email_normalized
+        )
+        row = session.execute(by_email).one()
+    return int(row[0]), row[1] is not None
 
 
 _LEAD_COLUMNS = (
@@ -231,6 +226,7 @@ _LEAD_COLUMNS = (
     "program_id",
     "status",
     "owner_id",
+    "last_confirmed_at",
     "last_submitted_at",
     "submission_count",
     "utm_source",
@@ -260,6 +256,11 @@ def _plain_insert(table: Table, returning_id: bool = False) -> Insert:
     return stmt.returning(table.c.id) if returning_id else stmt
 
 
+def _routed(program: Program | ProgramInfo) -> bool:
+    """Whether the program may have a routing team (a catalog copy knows; a row: look)."""
+    return program.routed if isinstance(program, ProgramInfo) else True
+
+
 @dataclass(frozen=True)
 class LockedLead:
     """An existing lead, locked for this transaction, and whether staff closed it since."""
@@ -276,25 +277,32 @@ def upsert_lead(
     program: Program | ProgramInfo,
     evidence: Evidence,
     now: dt.datetime,
-) -> tuple[int, str, LockedLead | None]:
+    *,
+    confirmed_at: dt.datetime | None = None,
+) -> tuple[int, str, LockedLead | None, int | None]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING, then, only when the lead already existed,
     SELECT ... FOR UPDATE: concurrent submissions for the same person and program wait for
     each other instead of creating twins. A row this transaction inserted is already locked
     (a concurrent insert of the same key waits on it), and its id comes back with the INSERT.
-    Returns the lead's id, its public id and, for a lead that already existed, the lead
-    (None: created). A new lead's public id is drawn here; when a concurrent request created
-    the lead first, this one's draw is discarded and the stored one comes back.
+    Returns the lead's id, its public id, for a lead that already existed the lead (None:
+    created), and the owner a new lead was routed to. `confirmed_at`: a new lead's
+    confirmation time. A new lead's public id is drawn here; when a concurrent request
+    created the lead first, this one's draw is discarded and the stored one comes back.
     """
     utm = _utm(evidence)
     public_id = new_public_id()
+    # Routing locks the program's team first, so concurrent new leads take turns in order.
+    turn = routing.plan(session, program.id, prospect_id) if _routed(program) else None
+    owner_id = turn.owner_id if turn is not None else None
     values = {
         "public_id": public_id,
         "prospect_id": prospect_id,
         "program_id": program.id,
         "status": "new",
-        "owner_id": _route_owner(session, program),
+        "owner_id": owner_id,
+        "last_confirmed_at": confirmed_at,
         "last_submitted_at": now,
         "submission_count": 1,
         "utm_source": utm["utm_source"] or None,
@@ -306,7 +314,9 @@ def upsert_lead(
     stmt = _lead_insert(session.get_bind().dialect.name)
     lead_id: int | None = session.execute(stmt, values).scalar_one_or_none()
     if lead_id is not None:
-        return lead_id, public_id, None
+        if turn is not None:
+            turn.take()  # only a new lead takes a turn: a returning request is not routed
+        return lead_id, public_id, None, owner_id
     lead = session.scalars(
         select(Lead)
         .where(Lead.prospect_id == prospect_id, Lead.program_id == program.id)
@@ -326,7 +336,66 @@ def upsert_lead(
     lead.submission_count += 1
     # Two copies racing: the one that waited on the lock may be the older request.
     lead.last_submitted_at = max(lead.last_submitted_at, now)
-    return lead.id, lead.public_id, LockedLead(lead, closed_since)
+    return lead.id, lead.public_id, LockedLead(lead, closed_since), lead.owner_id
+
+
+#: At most one confirmation per person and program in this time.
+CONFIRMATION_INTERVAL = dt.timedelta(hours=24)
+
+
+def _events(
+    session: Session,
+    inquiry: Inquiry,
+    evidence: Evidence,
+    *,
+    lead_id: int,
+    submission_id: int,
+    existing: LockedLead | None,
+    owner_id: int | None,
+    reopened: bool,
+    opted_out: bool,
+    team: tuple[str, ...],
+    served_url: str | None,
+) -> None:
+    """The outbox events of a stored submission, with their recipients as they are now.
+
+    The prospect is confirmed at most once per lead in CONFIRMATION_INTERVAL, and never
+    after they asked for no more email (a new lead's confirmation time was set with it).
+    """
+    now = evidence.received_at
+    # Routing loaded the owner already (no query); an existing lead's owner: one look-up.
+    owner = session.get(StaffUser, owner_id) if owner_id is not None else None
+    if existing is None:
+        confirm = not opted_out
+    else:
+        last = existing.lead.last_confirmed_at
+        confirm = not opted_out and (last is None or last <= now - CONFIRMATION_INTERVAL)
+        if confirm:
+            existing.lead.last_confirmed_at = now
+    program = inquiry.program
+    program_team = getattr(program, "team_email", None)
+    confirmation = None
+    if confirm:
+        confirmation = outbox.Confirmation(
+            to=inquiry.email,
+            first_name=inquiry.first_name,
+            program=program.name,
+            program_summary=program.summary,
+            counselor=owner.name if owner is not None and owner.active else None,
+        )
+    outbox.lead_events(
+        session,
+        created=existing is None,
+        lead_id=lead_id,
+        submission_id=submission_id,
+        reopened=reopened,
+        channel=evidence.channel,
+        owner=owner,
+        team=(program_team,) if program_team else team,
+        confirmation=confirmation,
+        now=now,
+        served_url=served_url,
+    )
 
 
 def record_submission(
@@ -337,17 +406,27 @@ def record_submission(
     idempotency_key: str,
     consent: ConsentText | ConsentInfo,
     notify: bool = True,
+    team: tuple[str, ...] = (),
+    served_url: str | None = None,
 ) -> Outcome:
-    """Store an accepted submission: prospect, lead, submission, activity and outbox event.
+    """Store an accepted submission: prospect, lead, submission, activity and outbox events.
 
-    notify=False leaves out the outbox event (made-up history must not reach anyone).
+    notify=False leaves out the outbox events (made-up history must not reach anyone).
+    `team`: the addresses told about a lead nobody owns (the program's team address wins).
+    served_url goes on the events for the links in their mail (outbox.link_base).
     The new rows are written with Core INSERTs, not ORM objects: on the submit path the
     unit of work cost more than the statements. Only an existing lead is an ORM object.
     """
     now = evidence.received_at
-    prospect_id = upsert_prospect(session, inquiry, consent, now)
-    lead_id, lead_public_id, existing = upsert_lead(
-        session, prospect_id, inquiry.program, evidence, now
+    prospect_id, opted_out = upsert_prospect(session, inquiry, consent, now)
+    confirm_new = notify and not opted_out
+    lead_id, lead_public_id, existing, owner_id = upsert_lead(
+        session,
+        prospect_id,
+        inquiry.program,
+        evidence,
+        now,
+        confirmed_at=now if confirm_new else None,
     )
     lead = existing.lead if existing is not None else None
     created = lead is None
@@ -421,13 +500,18 @@ def record_submission(
     )
 
     if notify:
-        outbox.lead_event(
+        _events(
             session,
-            created=created,
+            inquiry,
+            evidence,
             lead_id=lead_id,
             submission_id=submission_id,
+            existing=existing,
+            owner_id=owner_id,
             reopened=reopened,
-            now=now,
+            opted_out=opted_out,
+            team=team,
+            served_url=served_url,
         )
     if lead is not None:
         session.flush()  # the existing lead's count, time and status

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .. import outbox
 from ..errors import ValidationFailed
 from ..settings import Settings
 from . import signals, store
@@ -36,6 +37,9 @@ class Received:
     consent: ConsentInfo
     #: Seconds since the form was served (the time trap); None where no form was served.
     form_age: float | None = None
+    #: The web app's own address as this request reached it (scheme, host, port): in
+    #: development, without LEADFORM_BASE_URL, links in the notification mail point there.
+    served_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ def submit(
         idempotency_key=received.idempotency_key,
         consent=received.consent,
         notify=notify,
+        team=settings.notify_emails,
+        served_url=outbox.served_url_to_keep(settings, received.served_url),
     )
     return Submitted(program=inquiry.program, outcome=outcome, inquiry=inquiry)
 

@@ -26,7 +26,7 @@ from ...vocab import (
     STATUS_CHANGED,
     STATUS_LABELS,
 )
-from .. import audit
+from .. import audit, outbox
 from ..audit import Actor
 from ..errors import ActionError, Forbidden, NotFound
 from ..intake.validation import bad_characters
@@ -152,6 +152,8 @@ def assign(
     lead.owner_id = new_id
     body = f"Assigned to {owner.name}." if owner is not None else "Unassigned."
     _activity(session, lead, ASSIGNED, actor, now, body, from_owner=old_id, to_owner=new_id)
+    if owner is not None:  # the new owner is alerted (a counselor's own claim is not)
+        outbox.lead_assigned(session, lead.id, owner, by=actor.id, now=now)
     session.flush()
     return True
 

@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
@@ -16,12 +17,13 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
 from ...context import get_session, settings
+from ...core.audit import Actor
 from ...core.errors import ValidationFailed
 from ...core.intake import store, submit
 from ...core.intake import validation as v
@@ -34,6 +36,9 @@ from ...core.intake.catalog import (
 )
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
+from ...core.prospect_email import read_opt_out_token, withdraw_email
+from ...db import utcnow
+from .. import errors
 from ..extensions import csrf, limiter
 from .forms import RequestInfoForm
 from .page_cache import FormPageCache
@@ -45,6 +50,14 @@ RESUBMIT_NOTICE = (
     "This form was open for a while, so we couldn't send it yet. "
     "Your answers are still here: please check them and select Request information again."
 )
+NOT_SAVED_NOTICE = (
+    "We couldn't save your request yet because of a problem on our side. "
+    "Your answers are still here: please select Request information again in a minute."
+)
+
+#: Pages carrying per-visitor values (CSRF and form tokens, what someone typed, the program
+#: they asked about): no shared cache may keep them, nor the browser store them.
+PRIVATE_PAGES = frozenset({"public.program_page", "public.request_info", "public.thanks"})
 
 
 _CATALOG = "leadform.catalog_cache"
@@ -58,6 +71,14 @@ def _submit_limit() -> str:
 def _init_caches(state: BlueprintSetupState) -> None:
     state.app.extensions[_CATALOG] = CatalogCache(state.app.config["CATALOG_CACHE_SECONDS"])
     state.app.extensions[_PAGES] = FormPageCache()
+
+
+@bp.after_request
+def _no_shared_cache(response: Response) -> Response:
+    """One visitor's tokens must never be served to another by a proxy or CDN."""
+    if request.endpoint in PRIVATE_PAGES:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def catalog_cache() -> CatalogCache:
@@ -92,11 +113,16 @@ def program_page(slug: str) -> str | tuple[str, int]:
 @limiter.limit(_submit_limit, methods=["POST"])
 def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (uptime monitors, link checkers)
         catalog = _catalog()
         program = catalog.by_slug.get(request.args.get("program", ""))
         return _blank_form_page(catalog, program=program, template="public/request_info.html")
-    return _handle_post(get_session())
+    try:
+        return _handle_post(get_session())
+    except SQLAlchemyError as exc:
+        if not errors.database_unavailable(exc):
+            raise
+        return _not_saved_yet(exc)
 
 
 @bp.get("/request-info/thanks")
@@ -248,6 +274,7 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
         idempotency_key=token.idempotency_key,
         consent=consent,
         form_age=token.age,
+        served_url=request.host_url,  # links in the mail follow it in development
     )
     try:
         done = submit.submit(db, received, programs=catalog.by_slug, settings=settings())
@@ -267,6 +294,30 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
             raise
         return _thanks_redirect(stored.program.name if stored.program else None)
     return _thanks_redirect(done.program.name if done.program else None)
+
+
+def _not_saved_yet(exc: SQLAlchemyError) -> Response:
+    """The database could not be reached: the form again, every value kept, 503.
+
+    With the catalog this process last read (stale or not), so no database is needed. The
+    form token keeps its nonce and time: the same idempotency key, so if the request did
+    reach the database before the connection broke, sending it again finds it instead of
+    storing it twice, and the time trap goes on counting from when the form was first served.
+    """
+    errors.log_database_unavailable(exc)
+    catalog = catalog_cache().last_known()
+    if catalog is None or catalog.consent is None:
+        # Nothing read since this process started: the calm 503 page (back keeps the answers).
+        return errors.database_unavailable_response()
+    form = RequestInfoForm(request.form, programs=catalog.programs)
+    try:
+        token = read_form_token(settings(), request.form.get("form_token"))
+    except FormTokenError:
+        pass  # kept as sent: the next send shows the form with a fresh one, values kept
+    else:
+        form.form_token.data = _token_for_page(token, catalog)
+    html, status = _render_form(form, catalog, notice=NOT_SAVED_NOTICE, status=503)
+    return make_response(html, status, {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)})
 
 
 def _consent_shown(db: Session, token: FormToken, catalog: Catalog) -> ConsentInfo | None:
@@ -328,3 +379,26 @@ def _thanks_redirect(program_name: str | None) -> Response:
     # Always set (possibly empty): the thanks page is only for someone who sent a request.
     session["thanks_program"] = program_name or ""
     return redirect(url_for("public.thanks"), code=303)
+
+
+# CSRF-exempt: the signed token is the protection, and mail clients POST here (RFC 8058).
+@bp.route("/email/stop/<token>", methods=["GET", "POST"])
+@csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
+def email_stop(token: str) -> str | tuple[str, int]:
+    """Stop emails: GET asks to confirm (link scanners open links); POST records it.
+
+    A mail client's one-click unsubscribe (List-Unsubscribe-Post) POSTs the same URL with
+    no cookie and no form token, which is what RFC 8058 asks for.
+    """
+    prospect_id = read_opt_out_token(settings(), token)
+    if prospect_id is None:
+        abort(404)
+    if request.method == "GET":
+        html = render_template("public/email_stop.html", token=token, done=False)
+        return html, 200
+    db = get_session()
+    who = Actor(ip=request.remote_addr or "", via="email-link")
+    if withdraw_email(db, prospect_id, who, utcnow()) is None:
+        abort(404)
+    db.commit()
+    return render_template("public/email_stop.html", token=token, done=True), 200

@@ -6,7 +6,7 @@ from flask import Flask
 from flask_login import current_user
 
 # Each view module adds its routes to the blueprint when imported.
-from . import auth, lead_views, spam_views, views  # noqa: F401
+from . import auth, delivery_views, lead_views, spam_views, views  # noqa: F401
 from .blueprint import bp
 from .display import duration, staff_time, staff_time_iso, staff_tz_label
 
@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(staff_time_iso, "staff_time_iso")
     app.add_template_filter(duration, "duration")
     app.add_template_global(staff_tz_label, "staff_tz_label")
+    app.add_template_global(delivery_views.delivery_attention, "delivery_attention")
 
     # Flask-Login's context processor loads the user on every template render, public pages
     # included, where "strong" session protection would then rewrite an anonymous visitor's

@@ -188,7 +188,7 @@ def register(bp: Blueprint) -> None:
         current_app.logger.warning(
             "sign-in throttled for %s from %s", _login_email_key(), request.remote_addr
         )
-        wait = _retry_after(exc)
+        wait = errors.retry_after_seconds(exc)
         message = f"Too many sign-in attempts. Please wait {_minutes(wait)} and try again."
         body, status = _render_login(LoginForm(), message, 429)
         return body, status, {"Retry-After": str(wait)}
@@ -215,18 +215,6 @@ def register(bp: Blueprint) -> None:
 
 def _render_login(form: LoginForm, error: str | None, status: int) -> tuple[str, int]:
     return render_template("staff/login.html", form=form, error=error), status
-
-
-def _retry_after(exc: HTTPException) -> int:
-    """Seconds until the breached limit's window ends (the window length is the bound)."""
-    limit = getattr(exc, "limit", None)
-    item = getattr(limit, "limit", None)
-    if item is None:
-        return 60
-    try:
-        return max(1, int(item.get_expiry()))
-    except (AttributeError, TypeError, ValueError):
-        return 60
 
 
 def _minutes(seconds: int) -> str:

@@ -67,7 +67,7 @@ def spam_release(submission_id: int) -> Response:
     held = _held(submission_id)
     name = f"{held.first_name} {held.last_name}".strip() or held.email
     try:
-        outcome = spam.release(db, held, actor(), settings())
+        outcome = spam.release(db, held, actor(), settings(), served_url=request.host_url)
         db.commit()
     except spam.ReleaseError as exc:
         db.rollback()

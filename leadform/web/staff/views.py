@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import (
     flash,
@@ -23,6 +23,7 @@ from wtforms.validators import Length, Optional
 
 from ...context import get_session, settings
 from ...core import audit
+from ...core.accounts import users
 from ...core.errors import ActionError
 from ...core.leads import actions, export, queue
 from ...core.leads.queue import Directory
@@ -370,3 +371,27 @@ def export_csv() -> Response:
     response = Response(stream_with_context(stream()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="leads-{now:%Y-%m-%d}.csv"'
     return response
+
+
+@bp.post("/away")
+@role_required("counselor")
+def away() -> Response:
+    """Mark oneself away (new leads go to teammates) or back, then return to the page."""
+    db = get_session()
+    me = user()
+    going = request.form.get("away") == "on"
+    users.set_away(db, me, going, actor())
+    db.commit()
+    if going:
+        flash("You're marked away: new leads go to your teammates until you're back.", "info")
+    else:
+        flash("Welcome back: new leads come to you again.", "success")
+    return redirect(_same_site_back(request.referrer), code=303)
+
+
+def _same_site_back(referrer: str | None) -> str:
+    """Back to the staff page the button was on (a local /staff path only), else the queue."""
+    parts = urlsplit(referrer or "")
+    if parts.netloc == request.host and parts.path.startswith("/staff/"):
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return url_for("staff.queue")
