@@ -3,6 +3,9 @@
     .venv/bin/python bench/submit.py [--duration 20] [--rounds 4] [--concurrency N] [--workers N]
 
 One run, on a throwaway PostgreSQL database it creates and drops:
+- The JSON API on the same LeadForm server: each simulated landing page POSTs the same fields
+  as JSON to /api/v1/leads with an API key, the visitor's evidence and an Idempotency-Key
+  (the path a careful caller takes), expecting 201 (new lead) or 200 (merged).
 - LeadForm (production mode) under gunicorn: each simulated person GETs /request-info, takes
   the session cookie, CSRF token and form token from the page and POSTs the form back, as a
   browser does, stopping at the 303 (the thanks page is not fetched). Every person has a
@@ -13,6 +16,7 @@ The same Python client (threads, http.client) drives every side, in turns (LeadF
 reference, reference, baseline, LeadForm, ...) so that a change in the machine's load hits all
 sides alike. The
 target compares whole submissions: LeadForm submissions (GET + POST) per second over baseline
+INSERT requests per second, at least 0.5; and API requests per second over the same baseline
 INSERT requests per second, at least 0.5. On Linux it also reports the CPU time per submission
 of the gunicorn processes, of their PostgreSQL backends and of the load generator, a figure
 that depends less on what else the machine is doing than throughput does.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import itertools
 import json
@@ -134,7 +139,7 @@ class Browser:
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         try:
             self.conn.request(method, path, body=body, headers=headers)
             response = self.conn.getresponse()
@@ -250,6 +255,34 @@ def baseline_submission(browser: Browser, people: People) -> dict[str, float]:
     done = time.perf_counter()
     if status != 303:
         raise Stop(f"POST /submit: {status}")
+    return {"submission": done - start}
+
+
+def api_submission(browser: Browser, people: People, *, key: str) -> dict[str, float]:
+    """POST the same fields as JSON to /api/v1/leads, as a landing page's server would."""
+    email, program = people.next()
+    fields: dict[str, object] = {**UTM, **person_fields(email, program, people.rng)}
+    fields.update(
+        consent=True,
+        sms_opt_in=True,
+        ip="198.51.100.7",
+        user_agent=USER_AGENT,
+        page_url="https://landing.example.edu/billing",
+        referrer="https://www.google.com/",
+    )
+    del fields["website"]
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Idempotency-Key": secrets.token_urlsafe(16),
+    }
+    body = json.dumps(fields)
+    start = time.perf_counter()
+    status, _, data = browser.request("POST", "/api/v1/leads", body, headers)
+    done = time.perf_counter()
+    if status not in (200, 201):
+        raise Stop(f"POST /api/v1/leads: {status} {data[:200]!r}")
     return {"submission": done - start}
 
 
@@ -452,8 +485,8 @@ def throwaway_database(server: str) -> Iterator[str]:
             conn.execute(drop)
 
 
-def flask(env: dict[str, str], *command: str) -> None:
-    """Run a LeadForm CLI command in the repository, failing loudly."""
+def flask(env: dict[str, str], *command: str) -> str:
+    """Run a LeadForm CLI command in the repository, failing loudly; return its output."""
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", *command],
         cwd=ROOT,
@@ -464,6 +497,7 @@ def flask(env: dict[str, str], *command: str) -> None:
     )
     if done.returncode != 0:
         raise SystemExit(f"flask {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def machine(url: str) -> dict[str, str]:
@@ -506,7 +540,7 @@ def store_counts(url: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- report
 
 
-def report(lead: Result, base: Result, ref: Result) -> tuple[float, bool]:
+def report(lead: Result, base: Result, ref: Result, api: Result) -> tuple[float, bool]:
     """Print the table; return the target ratio and whether it passes."""
     rows = [
         ("LeadForm GET /request-info", lead, "GET form"),
@@ -514,6 +548,7 @@ def report(lead: Result, base: Result, ref: Result) -> tuple[float, bool]:
         ("LeadForm submission = GET + POST", lead, "submission"),
         ("Baseline POST /submit (1 INSERT, 303)", base, "submission"),
         ("Reference GET fixed page + POST INSERT", ref, "submission"),
+        ("API POST /api/v1/leads (201/200)", api, "submission"),
     ]
     print()
     header = f"{'':40} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
@@ -529,12 +564,18 @@ def report(lead: Result, base: Result, ref: Result) -> tuple[float, bool]:
     print(f"{'LeadForm HTTP requests (GET and POST)':40} {'':8} {'':8} {lead_http:8.1f}")
     base_rate, lead_rate = base.rate(), lead.rate()
     ratio = lead_rate / base_rate if base_rate else 0.0
-    passed = ratio >= TARGET_RATIO
+    api_ratio = api.rate() / base_rate if base_rate else 0.0
+    passed = ratio >= TARGET_RATIO and api_ratio >= TARGET_RATIO
     print()
     print(
         f"TARGET  LeadForm submissions/s / baseline INSERT requests/s = "
         f"{lead_rate:.1f} / {base_rate:.1f} = {ratio:.2f}  "
-        f"(target >= {TARGET_RATIO}) {'PASS' if passed else 'FAIL'}"
+        f"(target >= {TARGET_RATIO}) {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}"
+    )
+    print(
+        f"TARGET  API POST /api/v1/leads per s / baseline INSERT requests/s = "
+        f"{api.rate():.1f} / {base_rate:.1f} = {api_ratio:.2f}  "
+        f"(target >= {TARGET_RATIO}) {'PASS' if api_ratio >= TARGET_RATIO else 'FAIL'}"
     )
     if base_rate:
         print(f"        (per HTTP request instead: {lead_http / base_rate:.2f})")
@@ -550,12 +591,12 @@ def report(lead: Result, base: Result, ref: Result) -> tuple[float, bool]:
         )
     print()
     print(f"CPU ms per submission {'server':>8} {'database':>9} {'client':>8}")
-    for result in (lead, base, ref):
+    for result in (lead, base, ref, api):
         print(
             f"  {result.label:19} {result.cpu_ms('server'):8.2f} {result.cpu_ms('database'):9.2f}"
             f" {result.cpu_ms('client'):8.2f}"
         )
-    for result in (lead, base, ref):
+    for result in (lead, base, ref, api):
         print(
             f"{result.label}: errors {result.errors} (warm-up {result.warmup_errors}), "
             f"warm-up submissions {result.warmup_ok}"
@@ -615,7 +656,7 @@ def turns(rounds: int, sides: int = 2) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the three sides, print the comparison, clean up."""
+    """Run the four sides, print the comparison, clean up."""
     args = parse_args(argv)
     with throwaway_database(args.postgres) as url:
         info = machine(url)
@@ -640,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         flask(env, "db", "upgrade")
         flask(env, "programs", "load")
+        api_key = flask(env, "apikeys", "create", "bench").strip().splitlines()[-1]
         with psycopg.connect(url, autocommit=True) as conn:
             programs = [
                 row[0] for row in conn.execute("SELECT slug FROM programs WHERE active ORDER BY id")
@@ -650,6 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             Side(Result("LeadForm"), leadform_submission, database=url),
             Side(Result("Baseline"), baseline_submission, database=url),
             Side(Result("Reference"), leadform_submission, database=url),
+            Side(Result("API"), functools.partial(api_submission, key=api_key), database=url),
         ]
         baseline_env = {**base_env, "BENCH_BASELINE_DATABASE_URL": url}
         with (
@@ -664,6 +707,8 @@ def main(argv: list[str] | None = None) -> int:
         ):
             # The reference is served by the baseline's server (its /request-info views).
             sides[2].port, sides[2].pid = sides[1].port, sides[1].pid
+            # The API is served by LeadForm's server.
+            sides[3].port, sides[3].pid = sides[0].port, sides[0].pid
             for side in sides:
                 if args.warmup > 0:
                     run_phase(side, args.warmup, record=False, programs=programs, args=args)
@@ -674,10 +719,10 @@ def main(argv: list[str] | None = None) -> int:
                     side, args.duration / args.rounds, record=True, programs=programs, args=args
                 )
 
-        lead, base, ref = (side.result for side in sides)
-        ratio, passed = report(lead, base, ref)
+        lead, base, ref, api = (side.result for side in sides)
+        ratio, passed = report(lead, base, ref, api)
         counts = store_counts(url)
-        accepted = lead.warmup_ok + lead.submissions()
+        accepted = sum(r.warmup_ok + r.submissions() for r in (lead, api))
         base_accepted = sum(r.warmup_ok + r.submissions() for r in (base, ref))
         stored_ok = (
             counts["submissions ok"] == accepted
@@ -687,12 +732,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "stored: "
             + ", ".join(f"{k} {v}" for k, v in counts.items())
-            + f" (LeadForm accepted {accepted}, baseline and reference {base_accepted}: "
+            + f" (LeadForm form and API accepted {accepted}, "
+            + f"baseline and reference {base_accepted}: "
             + f"{'consistent' if stored_ok else 'MISMATCH'})"
         )
         if args.json:
-            write_json(args, info, ratio, passed, counts, lead, base, ref)
-    ok = passed and stored_ok and not any(r.errors for r in (lead, base, ref))
+            write_json(args, info, ratio, passed, counts, lead, base, ref, api)
+    ok = passed and stored_ok and not any(r.errors for r in (lead, base, ref, api))
     return 0 if ok else 1
 
 
@@ -709,6 +755,9 @@ def write_json(
         "machine": info,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "ratio": ratio,
+        "api_ratio": (
+            results[3].rate() / results[1].rate() if len(results) > 3 and results[1].rate() else 0.0
+        ),
         "pass": passed,
         "stored": counts,
         "results": {

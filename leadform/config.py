@@ -49,6 +49,10 @@ class Defaults:
     LOGIN_RATE_LIMIT_IP = "30 per 15 minutes"
     LOGIN_RATE_LIMIT_ACCOUNT = "10 per 15 minutes"
     LOGIN_RATE_LIMIT_ACCOUNT_CEILING = "100 per hour"
+    # The JSON API (POST /api/v1/leads): per API key (all of a landing page's visitors share
+    # it) and per client IP.
+    API_RATE_LIMIT_KEY = "600 per minute"
+    API_RATE_LIMIT_IP = "60 per minute"
 
     # Proxies: how many hops in front of the app set X-Forwarded-For.
     TRUSTED_PROXIES = 0
@@ -61,6 +65,11 @@ class Defaults:
     # How long each process may reuse the active programs and consent text it read: a
     # `flask programs load` shows on the public pages within this many seconds.
     CATALOG_CACHE_SECONDS = 10.0
+    # The JSON API: the largest request body accepted (413 above it), and how long a request
+    # holding an Idempotency-Key may run before a retry with that key may take it over.
+    API_MAX_BODY_BYTES = 16 * 1024
+    API_IDEMPOTENCY_TIMEOUT_SECONDS = 60
+    API_CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
 
     # Staff workspace.
     SPEED_TO_LEAD_MINUTES = 15

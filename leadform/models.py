@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from typing import Any
 
@@ -150,6 +151,11 @@ class Prospect(Base):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+def new_public_id() -> str:
+    """An opaque, unguessable id for a lead, safe to hand to API callers (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 _UNASSIGNED = text("owner_id IS NULL")
 _HAS_FOLLOW_UP = text("next_follow_up_at IS NOT NULL")
 
@@ -223,6 +229,9 @@ class Lead(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: The id callers of the JSON API see: random, so it reveals neither the database id
+    #: nor how many leads there are. Set once, at insert.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
     status: Mapped[str] = mapped_column(String(20), default="new")
@@ -316,6 +325,8 @@ class Submission(Base):
     consent_sha256: Mapped[str | None] = mapped_column(String(64))
 
     channel: Mapped[str] = mapped_column(String(10), default="form")
+    #: The API key a submission through the JSON API came with (its source).
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(512), default="")
@@ -333,6 +344,7 @@ class Submission(Base):
     lead: Mapped[Lead | None] = relationship()
     program: Mapped[Program | None] = relationship()
     consent_text: Mapped[ConsentText | None] = relationship()
+    api_key: Mapped[ApiKey | None] = relationship()
 
 
 class RoutingMember(Base):
@@ -454,12 +466,40 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))
     allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiIdempotencyRecord(Base):
+    """One Idempotency-Key a key's caller used: the request's fingerprint and the answer.
+
+    Claimed (state "processing") in a transaction of its own before the work starts, so a
+    retry that arrives meanwhile sees it in flight (409); the answer is stored with the
+    work, so a replay gets it back. The unique (key, Idempotency-Key) pair is what makes
+    two concurrent requests store one submission.
+    """
+
+    __tablename__ = "api_idempotency_records"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key"),
+        CheckConstraint("state IN ('processing', 'done')", name="state"),
+        Index("ix_api_idempotency_records_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    #: SHA-256 of the request body in canonical JSON form (sorted keys, no spaces).
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12), default="processing")
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ImmutableEvidenceError(RuntimeError):

@@ -6,6 +6,7 @@ commits once (the worker: once per claim and per message, see leadform.worker).
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import sys
 
@@ -21,10 +22,11 @@ from ..context import (
     rate_limit_storage,
     settings,
 )
-from ..core import audit, routing
+from ..core import apikeys, audit, routing
 from ..core import programs as catalog
 from ..core.accounts import throttle, users
 from ..core.errors import ActionError
+from ..db import utcnow
 from ..models import OutboxMessage, Program, StaffUser
 from ..vocab import STAFF_ROLES
 from ..worker import deliver
@@ -37,6 +39,75 @@ programs_cli = AppGroup("programs", help="The program catalog.")
 users_cli = AppGroup("users", help="Staff accounts.")
 outbox_cli = AppGroup("outbox", help="Notification and webhook delivery.")
 demo_cli = AppGroup("demo", help="Demo data for trying the staff workspace.")
+apikeys_cli = AppGroup("apikeys", help="Keys for the JSON API (landing pages).")
+
+
+@apikeys_cli.command("create")
+@click.argument("name")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="A browser origin (https://landing.example.edu) whose pages may call the API with "
+    "this key; repeat for several. None: server-to-server calls only.",
+)
+def apikeys_create(name: str, origins: tuple[str, ...]) -> None:
+    """Create a key NAME and print it once (only its hash is stored)."""
+    session = get_session()
+    try:
+        key, presented = apikeys.create_key(session, name, origins, OPERATOR)
+    except apikeys.ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    origins_text = ", ".join(key.allowed_origins) or "none (server-to-server only)"
+    click.echo(f"created API key {key.name!r}; allowed origins: {origins_text}")
+    click.echo("The key (shown once, store it now; it cannot be shown again):")
+    click.echo(presented)
+
+
+@apikeys_cli.command("list")
+def apikeys_list() -> None:
+    """List the keys: name, prefix, state, allowed origins (never the key)."""
+    keys = apikeys.list_keys(get_session())
+    if not keys:
+        click.echo("no API keys")
+    for key in keys:
+        state = "active" if key.active else "revoked"
+        origins = ", ".join(key.allowed_origins) or "-"
+        created = key.created_at.strftime("%Y-%m-%d")
+        click.echo(f"{key.name}\t{key.prefix}...\t{state}\tcreated {created}\t{origins}")
+
+
+@apikeys_cli.command("purge-idempotency")
+@click.option(
+    "--older-than-hours",
+    type=click.FloatRange(min=1),
+    default=24.0,
+    show_default=True,
+    help="Forget Idempotency-Key answers older than this.",
+)
+def apikeys_purge_idempotency(older_than_hours: float) -> None:
+    """Forget old Idempotency-Key answers (run daily: the table grows with every keyed call)."""
+    session = get_session()
+    cutoff = utcnow() - dt.timedelta(hours=older_than_hours)
+    removed = apikeys.purge_records(session, cutoff)
+    session.commit()
+    click.echo(f"forgot {removed} Idempotency-Key answers older than {older_than_hours:g} h")
+
+
+@apikeys_cli.command("revoke")
+@click.argument("name")
+def apikeys_revoke(name: str) -> None:
+    """Revoke the key NAME: it stops working at once."""
+    session = get_session()
+    try:
+        apikeys.revoke_key(session, name, OPERATOR)
+    except apikeys.ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"revoked API key {name!r}")
+
+
 routing_cli = AppGroup("routing", help="Which counselors new leads go to, per program.")
 
 
@@ -310,4 +381,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(apikeys_cli)
     app.cli.add_command(routing_cli)

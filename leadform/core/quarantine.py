@@ -202,6 +202,7 @@ def release(
         fields=release_fields(submission),
         evidence=Evidence(
             channel=submission.channel,
+            api_key_id=submission.api_key_id,
             ip=submission.ip,
             user_agent=submission.user_agent,
             page_url=submission.page_url,

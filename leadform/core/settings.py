@@ -46,6 +46,11 @@ class Settings:
     default_country: str = "US"
     catalog_cache_seconds: float = 10.0
 
+    # The JSON API.
+    api_max_body_bytes: int = 16 * 1024
+    api_idempotency_timeout_seconds: float = 60
+    api_cors_max_age: int = 600
+
     # Staff workspace.
     speed_to_lead_minutes: int = 15
     staff_timezone: str = "America/Indiana/Indianapolis"

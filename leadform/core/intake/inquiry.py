@@ -61,6 +61,8 @@ class Evidence:
     """Where and how a submission arrived."""
 
     channel: str = "form"
+    #: The JSON API key the submission came with (its source); None for the forms.
+    api_key_id: int | None = None
     ip: str = ""
     user_agent: str = ""
     page_url: str = ""

@@ -25,6 +25,7 @@ from ...models import (
     Prospect,
     StaffUser,
     Submission,
+    new_public_id,
 )
 from ...vocab import CLOSED_STATUSES, RESUBMITTED, STATUS_CHANGED, SUBMITTED
 from .. import outbox, routing
@@ -39,6 +40,8 @@ class Outcome:
 
     submission_id: int
     lead_id: int
+    #: The lead's id for the outside world (the JSON API's answer), never the database id.
+    lead_public_id: str = ""
     lead_created: bool = False
     reopened: bool = False
 
@@ -130,6 +133,7 @@ def _sms_opt_in_columns(opted_in: bool) -> dict[str, object]:
 def _evidence_columns(evidence: Evidence) -> dict[str, object]:
     return {
         "channel": evidence.channel,
+        "api_key_id": evidence.api_key_id,
         "received_at": evidence.received_at,
         "ip": _clip(evidence.ip, 45),
         "user_agent": _clip(evidence.user_agent, 512),
@@ -226,6 +230,7 @@ def upsert_prospect(
 
 
 _LEAD_COLUMNS = (
+    "public_id",
     "prospect_id",
     "program_id",
     "status",
@@ -283,21 +288,25 @@ def upsert_lead(
     now: dt.datetime,
     *,
     confirmed_at: dt.datetime | None = None,
-) -> tuple[int, LockedLead | None, int | None]:
+) -> tuple[int, str, LockedLead | None, int | None]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING, then, only when the lead already existed,
     SELECT ... FOR UPDATE: concurrent submissions for the same person and program wait for
     each other instead of creating twins. A row this transaction inserted is already locked
     (a concurrent insert of the same key waits on it), and its id comes back with the INSERT.
-    Returns the lead's id, for a lead that already existed the lead (None: created), and
-    the owner a new lead was routed to. `confirmed_at`: a new lead's confirmation time.
+    Returns the lead's id, its public id, for a lead that already existed the lead (None:
+    created), and the owner a new lead was routed to. `confirmed_at`: a new lead's
+    confirmation time. A new lead's public id is drawn here; when a concurrent request
+    created the lead first, this one's draw is discarded and the stored one comes back.
     """
     utm = _utm(evidence)
+    public_id = new_public_id()
     # Routing locks the program's team first, so concurrent new leads take turns in order.
     turn = routing.plan(session, program.id, prospect_id) if _routed(program) else None
     owner_id = turn.owner_id if turn is not None else None
     values = {
+        "public_id": public_id,
         "prospect_id": prospect_id,
         "program_id": program.id,
         "status": "new",
@@ -316,7 +325,7 @@ def upsert_lead(
     if lead_id is not None:
         if turn is not None:
             turn.take()  # only a new lead takes a turn: a returning request is not routed
-        return lead_id, None, owner_id
+        return lead_id, public_id, None, owner_id
     lead = session.scalars(
         select(Lead)
         .where(Lead.prospect_id == prospect_id, Lead.program_id == program.id)
@@ -336,7 +345,7 @@ def upsert_lead(
     lead.submission_count += 1
     # Two copies racing: the one that waited on the lock may be the older request.
     lead.last_submitted_at = max(lead.last_submitted_at, now)
-    return lead.id, LockedLead(lead, closed_since), lead.owner_id
+    return lead.id, lead.public_id, LockedLead(lead, closed_since), lead.owner_id
 
 
 #: At most one confirmation per person and program in this time.
@@ -420,7 +429,7 @@ def record_submission(
     now = evidence.received_at
     prospect_id, opted_out = upsert_prospect(session, inquiry, consent, now)
     confirm_new = notify and not opted_out
-    lead_id, existing, owner_id = upsert_lead(
+    lead_id, lead_public_id, existing, owner_id = upsert_lead(
         session,
         prospect_id,
         inquiry.program,
@@ -516,7 +525,11 @@ def record_submission(
     if lead is not None:
         session.flush()  # the existing lead's count, time and status
     return Outcome(
-        submission_id=submission_id, lead_id=lead_id, lead_created=created, reopened=reopened
+        submission_id=submission_id,
+        lead_id=lead_id,
+        lead_public_id=lead_public_id,
+        lead_created=created,
+        reopened=reopened,
     )
 
 

@@ -115,7 +115,7 @@ def lead_page(
         session.scalars(
             select(Submission)
             .where(Submission.lead_id == lead.id)
-            .options(selectinload(Submission.consent_text))
+            .options(selectinload(Submission.consent_text), selectinload(Submission.api_key))
             .order_by(Submission.received_at.desc(), Submission.id.desc())
         )
     )
