@@ -106,7 +106,9 @@ def test_email_words_for_deliveries_written_before_they_named_their_event():
     assert outbox.email_words({"subject": "Lead assigned to you: Nursing"}) == "Assignment alert"
 
 
-def test_the_lead_page_and_the_export_show_an_email_withdrawal(app, client, make_lead, login_as, db):
+def test_the_lead_page_and_the_export_show_an_email_withdrawal(
+    app, client, make_lead, login_as, db
+):
     lead = make_lead(email="stop@example.com")
     login_as("manager")
     page = client.get(f"/staff/leads/{lead.id}").get_data(as_text=True)

@@ -39,8 +39,6 @@ log = logging.getLogger("leadform.outbox")
 #: An event that found nobody to tell: recorded as such (the delivery page lists it).
 NO_RECIPIENT = "no_recipient"
 
-#: The fewest seconds a claim leases a message for.
-MIN_LEASE_SECONDS = 60
 #: Network steps one delivery may take, each bounded by its timeout: an SMTP conversation
 #: (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT..., DATA, QUIT) or a webhook POST.
 DELIVERY_STEPS = 12
@@ -52,9 +50,11 @@ def lease(settings: Settings) -> dt.timedelta:
     Each step of a delivery times out on its own, so a delivery is bounded by steps x
     timeout; a lease longer than that means no second worker takes over a message that
     is still being sent, however slow the server (every step just under its timeout).
+    It is never shorter than LEADFORM_OUTBOX_MIN_LEASE_SECONDS (60).
     """
     slowest = max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)
-    return dt.timedelta(seconds=max(MIN_LEASE_SECONDS, DELIVERY_STEPS * slowest))
+    floor = settings.outbox_min_lease_seconds
+    return dt.timedelta(seconds=max(floor, DELIVERY_STEPS * slowest))
 
 
 @dataclass(frozen=True)
