@@ -26,9 +26,19 @@ migrate: install ## apply migrations and load the bundled program catalog
 # `users ensure-admin` prints the demo admin's generated password, once, when there is no
 # staff user yet; it fails loudly (stopping make) if it cannot do its job. Links in the
 # notification mail follow the address the app is served at (unless LEADFORM_BASE_URL is set).
-run: migrate ## serve on http://127.0.0.1:$(PORT) (embedded SQLite unless LEADFORM_DATABASE_URL is set)
+# An outbox worker runs beside the server, so the prospect's confirmation and the staff alert
+# land in instance/mail/ (or go through LEADFORM_SMTP_URL) seconds after a submission; it is
+# stopped when the server stops (Ctrl-C, or the shell exiting for any reason but SIGKILL).
+# Without a team address or a routing team a new lead's alert has nobody to go to: in `make
+# run` it goes to the demo admin (override with LEADFORM_NOTIFY_EMAILS=... make run).
+run: export LEADFORM_NOTIFY_EMAILS ?= admin@example.com
+run: migrate ## serve on http://127.0.0.1:$(PORT) with an outbox worker (embedded SQLite unless LEADFORM_DATABASE_URL is set)
 	$(FLASK) users ensure-admin
 	@echo "Staff sign-in: http://127.0.0.1:$(PORT)/staff/login"
+	@echo "Outbox worker: running beside the server; mail goes to instance/mail/ unless LEADFORM_SMTP_URL is set"
+	@$(FLASK) outbox work & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM HUP; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 demo: migrate ## add a demo team and a few hundred realistic leads (make demo LEADS=1000 SEED=1)

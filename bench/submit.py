@@ -23,7 +23,13 @@ that depends less on what else the machine is doing than throughput does.
 A third side, the reference, is not a target: the baseline server's bare form (a fixed page,
 then the same INSERT), driven by LeadForm's own client code. Its ratio to the baseline is
 the most any Flask app serving a form page and storing one row reaches on this machine.
-Exit status: 0 when the target is met, nothing failed and the stored rows add up; 1 otherwise.
+With --delivery, an outbox worker (`flask outbox work`) runs beside LeadForm, delivering to a
+real SMTP server (aiosmtpd) and a webhook receiver in this process, and a fourth side runs:
+LeadForm again, with the SMTP server and the receiver slow (--delivery-delay, 2 s a call)
+during its turns and fast during the first LeadForm side's. A request never waits on SMTP
+or a webhook, so its submissions/s and p99 must stay within 10% of the fast side's.
+Exit status: 0 when the target is met, nothing failed and the stored rows add up (and, with
+--delivery, the slow side is within 10% of the fast one); 1 otherwise.
 """
 
 from __future__ import annotations
@@ -295,6 +301,8 @@ class Side:
     port: int = 0
     pid: int = 0  # the gunicorn master
     database: str = ""  # the database its connections use (for their CPU time)
+    #: Called before each of its phases (the delivery run sets the servers' delay).
+    before: Callable[[], None] = lambda: None
 
 
 def run_phase(
@@ -302,7 +310,8 @@ def run_phase(
 ) -> None:
     """Drive one side with `concurrency` threads until the time or the submission budget ends."""
     result = side.result
-    tag = f"{os.getpid()}-{result.label.lower()}-{time.monotonic_ns()}"
+    label = re.sub(r"[^a-z0-9]+", "-", result.label.lower())  # part of the emails
+    tag = f"{os.getpid()}-{label}-{time.monotonic_ns()}"
     deadline = time.monotonic() + seconds
     budget = args.max_submissions - result.submissions()
     tickets = itertools.count()
@@ -537,6 +546,124 @@ def store_counts(url: str) -> dict[str, int]:
         return {k: conn.execute(q).fetchone()[0] for k, q in queries.items()}  # type: ignore[index]
 
 
+# --------------------------------------------------------------------------- delivery
+
+#: Standard Webhooks secret for the bench's receiver (it does not verify; the tests do).
+BENCH_WEBHOOK_SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+
+@dataclass
+class Delivery:
+    """The mail server and webhook receiver the worker delivers to, and how slow they are."""
+
+    delay: float = 0.0
+    mails: int = 0
+    hooks: int = 0
+    smtp_port: int = 0
+    hook_port: int = 0
+
+
+@contextlib.contextmanager
+def delivery_servers() -> Iterator[Delivery]:
+    """A real SMTP server (aiosmtpd) and an HTTP receiver, each waiting `delay` per call."""
+    import asyncio
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aiosmtpd.controller import Controller
+
+    state = Delivery()
+
+    class Mail:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            await asyncio.sleep(state.delay)
+            state.mails += 1
+            return "250 OK"
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            time.sleep(state.delay)
+            state.hooks += 1
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    state.smtp_port = free_port()
+    controller = Controller(Mail(), hostname="127.0.0.1", port=state.smtp_port)
+    controller.start()
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    receiver.daemon_threads = True
+    state.hook_port = receiver.server_port
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        controller.stop()
+
+
+@contextlib.contextmanager
+def outbox_worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`flask --app wsgi outbox work` until the block ends (SIGTERM: it finishes its message)."""
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "outbox", "work"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def outbox_counts(url: str) -> dict[str, int]:
+    """Outbox messages by kind and status, at the end."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT kind, status, count(*) FROM outbox_messages GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+    return {f"{kind} {status}": n for kind, status, n in rows}
+
+
+def delivery_report(fast: Result, slow: Result, delay: float) -> bool:
+    """Print the slow-delivery side against the fast one; True when within 10%."""
+    fast_p99 = fast.series.get("submission", Series("submission")).percentile(99)
+    slow_p99 = slow.series.get("submission", Series("submission")).percentile(99)
+    rate_ok = slow.rate() >= 0.9 * fast.rate()
+    p99_ok = slow_p99 <= 1.1 * fast_p99
+    print()
+    print(
+        f"DELIVERY  SMTP and webhook receiver fast vs slow ({delay:g} s a call), a worker running"
+    )
+    print(f"  {'':28} {'subm/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for result in (fast, slow):
+        series = result.series.get("submission", Series("submission"))
+        print(
+            f"  {result.label:28} {result.rate():8.1f} {series.percentile(50):8.1f}"
+            f" {series.percentile(99):8.1f}"
+        )
+    print(
+        f"  slow / fast: submissions/s {slow.rate() / fast.rate() if fast.rate() else 0:.2f}"
+        f" ({'PASS' if rate_ok else 'FAIL'}: >= 0.90), p99"
+        f" {slow_p99 / fast_p99 if fast_p99 else 0:.2f} ({'PASS' if p99_ok else 'FAIL'}: <= 1.10)"
+    )
+    return rate_ok and p99_ok
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -640,6 +767,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL server (a throwaway database is created and dropped there)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--delivery",
+        action="store_true",
+        help="run an outbox worker with a real SMTP server and webhook receiver, and a fourth"
+        " side with them slow (--delivery-delay): submissions must not slow down",
+    )
+    parser.add_argument(
+        "--delivery-delay", type=float, default=2.0, help="seconds the slow servers take a call"
+    )
     args = parser.parse_args(argv)
     if args.concurrency is None:
         args.concurrency = 2 * args.workers
@@ -679,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
             # Plain http on 127.0.0.1: a Secure cookie would not come back, and CSRF needs it.
             "LEADFORM_SESSION_COOKIE_SECURE": "false",
         }
+        if args.delivery:
+            # Alerts' recipients are fixed when a lead is stored: the web app needs the address.
+            env["LEADFORM_NOTIFY_EMAILS"] = "admissions@bench.example"
         flask(env, "db", "upgrade")
         flask(env, "programs", "load")
         api_key = flask(env, "apikeys", "create", "bench").strip().splitlines()[-1]
@@ -695,34 +834,52 @@ def main(argv: list[str] | None = None) -> int:
             Side(Result("API"), functools.partial(api_submission, key=api_key), database=url),
         ]
         baseline_env = {**base_env, "BENCH_BASELINE_DATABASE_URL": url}
-        with (
-            gunicorn("LeadForm", "wsgi:app", env, args, []) as (sides[0].port, sides[0].pid),
-            gunicorn(
-                "Baseline",
-                "baseline_app:create_app()",
-                baseline_env,
-                args,
-                ["--pythonpath", "bench"],
-            ) as (sides[1].port, sides[1].pid),
-        ):
-            # The reference is served by the baseline's server (its /request-info views).
-            sides[2].port, sides[2].pid = sides[1].port, sides[1].pid
-            # The API is served by LeadForm's server.
-            sides[3].port, sides[3].pid = sides[0].port, sides[0].pid
-            for side in sides:
-                if args.warmup > 0:
-                    run_phase(side, args.warmup, record=False, programs=programs, args=args)
-            for turn in turns(args.rounds, len(sides)):
-                side = sides[turn]
-                print(f"  {side.result.label} {args.duration / args.rounds:g} s", flush=True)
-                run_phase(
-                    side, args.duration / args.rounds, record=True, programs=programs, args=args
+        with contextlib.ExitStack() as stack:
+            delivery: Delivery | None = None
+            if args.delivery:
+                delivery = stack.enter_context(delivery_servers())
+                worker_env = {
+                    **env,
+                    "LEADFORM_SMTP_URL": f"smtp://127.0.0.1:{delivery.smtp_port}",
+                    "LEADFORM_WEBHOOK_URL": f"http://127.0.0.1:{delivery.hook_port}/hook",
+                    "LEADFORM_WEBHOOK_SECRET": BENCH_WEBHOOK_SECRET,
+                    "LEADFORM_BASE_URL": "https://info.bench.example",
+                }
+                stack.enter_context(outbox_worker(worker_env))
+                slow = Side(Result("LeadForm, slow delivery"), leadform_submission, database=url)
+                sides.append(slow)
+
+                def set_delay(seconds: float, state: Delivery = delivery) -> Callable[[], None]:
+                    def apply() -> None:
+                        state.delay = seconds
+
+                    return apply
+
+                sides[0].before = set_delay(0.0)
+                slow.before = set_delay(args.delivery_delay)
+            run_sides(sides, env, baseline_env, programs, args)
+            if delivery is not None:
+                print(
+                    f"delivery: {delivery.mails} emails and {delivery.hooks} webhooks received "
+                    "while the sides ran"
                 )
 
-        lead, base, ref, api = (side.result for side in sides)
+        lead, base, ref, api = (side.result for side in sides[:4])
         ratio, passed = report(lead, base, ref, api)
+        delivery_ok = True
+        if args.delivery:
+            delivery_ok = delivery_report(lead, sides[4].result, args.delivery_delay)
+            print(
+                "outbox at the end: " + ", ".join(f"{k} {v}" for k, v in outbox_counts(url).items())
+            )
         counts = store_counts(url)
-        accepted = sum(r.warmup_ok + r.submissions() for r in (lead, api))
+        # Everything LeadForm's server stored: the form sides and the API (not the baseline's
+        # server: the baseline and the reference).
+        accepted = sum(
+            side.result.warmup_ok + side.result.submissions()
+            for side in sides
+            if side is not sides[1] and side is not sides[2]
+        )
         base_accepted = sum(r.warmup_ok + r.submissions() for r in (base, ref))
         stored_ok = (
             counts["submissions ok"] == accepted
@@ -737,9 +894,43 @@ def main(argv: list[str] | None = None) -> int:
             + f"{'consistent' if stored_ok else 'MISMATCH'})"
         )
         if args.json:
-            write_json(args, info, ratio, passed, counts, lead, base, ref, api)
-    ok = passed and stored_ok and not any(r.errors for r in (lead, base, ref, api))
+            write_json(args, info, ratio, passed, counts, *(side.result for side in sides))
+    results = [side.result for side in sides]
+    ok = passed and stored_ok and delivery_ok and not any(r.errors for r in results)
     return 0 if ok else 1
+
+
+def run_sides(
+    sides: list[Side],
+    env: dict[str, str],
+    baseline_env: dict[str, str],
+    programs: list[str],
+    args: argparse.Namespace,
+) -> None:
+    """Serve LeadForm and the baseline under gunicorn and drive every side in turns."""
+    with (
+        gunicorn("LeadForm", "wsgi:app", env, args, []) as (sides[0].port, sides[0].pid),
+        gunicorn(
+            "Baseline",
+            "baseline_app:create_app()",
+            baseline_env,
+            args,
+            ["--pythonpath", "bench"],
+        ) as (sides[1].port, sides[1].pid),
+    ):
+        # The reference is served by the baseline's server (its /request-info views).
+        sides[2].port, sides[2].pid = sides[1].port, sides[1].pid
+        for side in sides[3:]:  # the API and the slow-delivery side: LeadForm's server too
+            side.port, side.pid = sides[0].port, sides[0].pid
+        for side in sides:
+            side.before()
+            if args.warmup > 0:
+                run_phase(side, args.warmup, record=False, programs=programs, args=args)
+        for turn in turns(args.rounds, len(sides)):
+            side = sides[turn]
+            side.before()
+            print(f"  {side.result.label} {args.duration / args.rounds:g} s", flush=True)
+            run_phase(side, args.duration / args.rounds, record=True, programs=programs, args=args)
 
 
 def write_json(

@@ -90,6 +90,9 @@ class Defaults:
     WEBHOOK_SECRET: str | None = None  # HMAC-SHA256 key for the X-LeadForm-Signature header
     WEBHOOK_TIMEOUT_SECONDS = 10
     OUTBOX_MAX_ATTEMPTS = 8
+    # The shortest lease on a claimed message: how soon another worker takes over a message
+    # whose worker died (the lease also covers SMTP/webhook timeouts x the steps of a delivery).
+    OUTBOX_MIN_LEASE_SECONDS = 60
     # The prospect's confirmation email: how to reach the office, when a counselor calls.
     OFFICE_CONTACT = ""
     RESPONSE_TIME = "within one business day"

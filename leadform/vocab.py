@@ -42,6 +42,8 @@ NOTE: Final = "note"
 CONTACT_ATTEMPT: Final = "contact_attempt"
 FOLLOW_UP: Final = "follow_up"
 RELEASED: Final = "released"
+#: The worker delivered an email about the lead (an alert to staff, the prospect's confirmation).
+EMAIL_SENT: Final = "email_sent"
 ACTIVITY_KINDS: Final[tuple[str, ...]] = (
     SUBMITTED,
     RESUBMITTED,
@@ -51,6 +53,7 @@ ACTIVITY_KINDS: Final[tuple[str, ...]] = (
     CONTACT_ATTEMPT,
     FOLLOW_UP,
     RELEASED,
+    EMAIL_SENT,
 )
 
 #: How staff reached out to a prospect, and what came of it.

@@ -59,6 +59,9 @@ class Receiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.received.append((self.headers, body))
+        if self.server.delay:  # a receiver too slow to answer within the webhook timeout
+            time.sleep(self.server.delay)
+            self.server.timed_out.append(self.headers["webhook-id"])
         self.send_response(self.server.status)
         if 300 <= self.server.status < 400:
             self.send_header("Location", "/elsewhere")
@@ -81,6 +84,8 @@ def receiver():
     server.received = []
     server.followed = []
     server.status = 204
+    server.delay = 0.0
+    server.timed_out = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -297,7 +302,7 @@ def test_webhook_follows_standard_webhooks_and_verifies_with_its_library(app, ma
         Webhook(SECRET).verify(body + b" ", dict(headers.items()))
 
 
-def test_a_redirect_is_a_failure_never_followed_and_the_retry_keeps_the_id(
+def test_a_redirect_503_and_timeout_are_failures_and_the_retry_keeps_the_id(
     app, make_lead, receiver, db
 ):
     set_config(
@@ -318,15 +323,37 @@ def test_a_redirect_is_a_failure_never_followed_and_the_retry_keeps_the_id(
     db.commit()
     assert run_once(app).failed == 1
 
-    receiver.status = 200  # then fine: delivered, with the same id every time
+    # Then one that takes longer than LEADFORM_WEBHOOK_TIMEOUT_SECONDS to answer.
+    set_config(app, WEBHOOK_TIMEOUT_SECONDS=0.5)
+    receiver.status, receiver.delay = 200, 1.0
     db.expire_all()
     hook = db.get(OutboxMessage, hook.id)
     hook.next_attempt_at = utcnow()
     db.commit()
+    started = time.monotonic()
+    assert run_once(app).failed == 1
+    assert time.monotonic() - started < 0.95  # the worker gave up at the timeout
+    db.expire_all()
+    hook = db.get(OutboxMessage, hook.id)
+    assert (hook.status, hook.attempts) == ("pending", 3)
+    assert "timed out" in hook.last_error.lower()
+
+    receiver.delay = 0.0  # then fine: delivered, with the same id every time
+    time.sleep(0.6)  # the slow answer above has finished
+    hook.next_attempt_at = utcnow()
+    db.commit()
     assert run_once(app).delivered == 1
     ids = {headers["webhook-id"] for headers, _ in receiver.received}
-    assert len(receiver.received) == 3
+    assert len(receiver.received) == 4
     assert len(ids) == 1
+    assert receiver.timed_out == list(ids)
+    # The delivery that went through verifies with the standardwebhooks package, and its
+    # id is the one a receiver already saw: it can drop the repeat.
+    headers, body = receiver.received[-1]
+    payload = Webhook(SECRET).verify(body, dict(headers.items()))
+    assert payload["id"] == headers["webhook-id"] == receiver.received[0][0]["webhook-id"]
+    db.expire_all()
+    assert db.get(OutboxMessage, hook.id).status == "sent"
 
 
 def test_a_webhook_secret_not_in_the_standard_form_stops_start_up(app_config):
@@ -478,10 +505,10 @@ def test_two_workers_behind_a_slow_mail_server_send_each_message_once(
     # the timeout) over each message. Two dozen take one worker longer than a
     # lease: a worker leasing its whole batch at once would see the lease run out, and the
     # second worker would take over and re-send mail the first is still sending.
-    monkeypatch.setattr(outbox, "MIN_LEASE_SECONDS", 0)
     handler.delay = 0.3
     set_config(
         app,
+        OUTBOX_MIN_LEASE_SECONDS=0,
         SMTP_URL=f"smtp://127.0.0.1:{controller.port}",
         SMTP_TIMEOUT_SECONDS=0.5,
         WEBHOOK_TIMEOUT_SECONDS=0.5,

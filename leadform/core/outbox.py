@@ -20,8 +20,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Lead, OutboxMessage, StaffUser
+from ..models import Activity, Lead, OutboxMessage, StaffUser
 from ..vocab import (
+    EMAIL_SENT,
     EVENT_KINDS,
     LEAD_ASSIGNED,
     LEAD_CREATED,
@@ -38,8 +39,6 @@ log = logging.getLogger("leadform.outbox")
 #: An event that found nobody to tell: recorded as such (the delivery page lists it).
 NO_RECIPIENT = "no_recipient"
 
-#: The fewest seconds a claim leases a message for.
-MIN_LEASE_SECONDS = 60
 #: Network steps one delivery may take, each bounded by its timeout: an SMTP conversation
 #: (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT..., DATA, QUIT) or a webhook POST.
 DELIVERY_STEPS = 12
@@ -51,9 +50,11 @@ def lease(settings: Settings) -> dt.timedelta:
     Each step of a delivery times out on its own, so a delivery is bounded by steps x
     timeout; a lease longer than that means no second worker takes over a message that
     is still being sent, however slow the server (every step just under its timeout).
+    It is never shorter than LEADFORM_OUTBOX_MIN_LEASE_SECONDS (60).
     """
     slowest = max(settings.smtp_timeout_seconds, settings.webhook_timeout_seconds)
-    return dt.timedelta(seconds=max(MIN_LEASE_SECONDS, DELIVERY_STEPS * slowest))
+    floor = settings.outbox_min_lease_seconds
+    return dt.timedelta(seconds=max(floor, DELIVERY_STEPS * slowest))
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,7 @@ def expand_event(
                     "subject": subject,
                     "body": f"{line}\n\nOpen the lead: {link}\n",
                     "lead_id": lead.id,
+                    "event": message.kind,
                 },
             )
         )
@@ -325,6 +327,7 @@ def _confirmation(
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 },
                 "lead_id": lead.id,
+                "event": PROSPECT_CONFIRMATION,
             },
         )
     ]
@@ -373,6 +376,62 @@ def _recipients(session: Session, lead: Lead, settings: Settings) -> list[str]:
         if owner is not None and owner.active:
             return [owner.email]
     return list(settings.notify_emails)
+
+
+#: What an email about a lead was, as its timeline entry says it (by the event it came from).
+EMAIL_WORDS = {
+    PROSPECT_CONFIRMATION: "Confirmation",
+    LEAD_CREATED: "New-lead alert",
+    LEAD_RESUBMITTED: "Returning-lead alert",
+    LEAD_ASSIGNED: "Assignment alert",
+}
+
+
+def email_words(payload: dict[str, object]) -> str:
+    """What an email delivery was ("Confirmation", "New-lead alert"...).
+
+    Deliveries expanded before they named their event are told apart by template or subject.
+    """
+    event = payload.get("event")
+    if isinstance(event, str) and event in EMAIL_WORDS:
+        return EMAIL_WORDS[event]
+    subject = str(payload.get("subject", ""))
+    if payload.get("template") == "confirmation":
+        return EMAIL_WORDS[PROSPECT_CONFIRMATION]
+    for prefix, event_kind in (
+        ("New lead", LEAD_CREATED),
+        ("Returning lead", LEAD_RESUBMITTED),
+        ("Lead assigned", LEAD_ASSIGNED),
+    ):
+        if subject.startswith(prefix):
+            return EMAIL_WORDS[event_kind]
+    return "Email"
+
+
+def record_email_sent(session: Session, message: OutboxMessage, now: dt.datetime) -> None:
+    """Put a delivered email about a lead on the lead's timeline: what, to whom, when.
+
+    Called by the worker in the transaction that records the delivery as sent (never
+    while sending), so the entry exists exactly when the message is marked sent.
+    """
+    payload = message.payload or {}
+    if message.kind != "email" or message.status != "sent" or "lead_id" not in payload:
+        return
+    lead_id = payload["lead_id"]
+    if not isinstance(lead_id, int) or session.get(Lead, lead_id) is None:
+        return  # the lead was deleted meanwhile
+    to = [str(address) for address in payload.get("to") or []]
+    what = email_words(payload)
+    session.add(
+        Activity(
+            lead_id=lead_id,
+            kind=EMAIL_SENT,
+            actor_id=None,
+            body=f"{what} emailed to {', '.join(to)}",
+            data={"to": to, "what": what, "outbox_message_id": message.id},
+            created_at=now,
+        )
+    )
 
 
 def record_result(

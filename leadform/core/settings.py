@@ -76,6 +76,9 @@ class Settings:
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10
     outbox_max_attempts: int = 8
+    #: The fewest seconds a worker's claim on a message lasts (see outbox.lease): a worker
+    #: that died holding a message leaves it to others after this (or longer, see lease).
+    outbox_min_lease_seconds: float = 60
     #: How to reach the admissions office, as the prospect's confirmation says it.
     office_contact: str = ""
     #: When the prospect will hear from a counselor, as the confirmation promises it.

@@ -105,6 +105,7 @@ def run_batch(
             if event:
                 error = _attempt(settings, partial(_expand, session, current, settings), message_id)
             outbox.record_result(current, error, max_attempts, result)
+            outbox.record_email_sent(session, current, utcnow())
             session.commit()
     return result
 

@@ -36,6 +36,7 @@ HEADER: tuple[str, ...] = (
     "first_contacted_at",
     "next_follow_up_at",
     "submissions",
+    "email_opt_out_at",
 )
 
 EXPORT_COLUMNS = (
@@ -46,6 +47,7 @@ EXPORT_COLUMNS = (
     Lead.utm_medium,
     Lead.utm_campaign,
     Lead.submission_count,
+    Prospect.email_opt_out_at,
 )
 
 # A spreadsheet treats a cell starting with one of these as a formula (or, for tab, CR
@@ -93,6 +95,7 @@ def _cells(row: Any, programs: dict[int, str], staff: dict[int, str]) -> tuple[o
         medium,
         campaign,
         submissions,
+        email_opt_out,
     ) = row
     return (
         lead_id,
@@ -113,6 +116,7 @@ def _cells(row: Any, programs: dict[int, str], staff: dict[int, str]) -> tuple[o
         _when(contacted),
         _when(follow_up),
         submissions,
+        _when(email_opt_out),
     )
 
 
