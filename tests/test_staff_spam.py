@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from zoneinfo import ZoneInfo
 
 from factories import count, valid_form
 from sqlalchemy import select, update
@@ -24,6 +25,7 @@ from leadform.models import (
     Submission,
 )
 
+STAFF_TZ = ZoneInfo("America/Indiana/Indianapolis")  # the default STAFF_TIMEZONE
 #: A person's request that tripped the honeypot (autofill can fill a hidden field).
 PERSON = {"first_name": "Aisha", "last_name": "Okafor", "email": "aisha@example.com"}
 
@@ -39,6 +41,17 @@ def hold(submit, db, **overrides):
 
 def text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
+
+
+def review_time(db) -> dt.datetime:
+    """When the (only) decision was made."""
+    return db.scalars(select(SpamReview.reviewed_at)).one()
+
+
+def backdate(db, submission, when: dt.datetime) -> None:
+    """Move a held request back in time (evidence is immutable in the ORM, not in SQL)."""
+    db.execute(update(Submission).where(Submission.id == submission.id).values(received_at=when))
+    db.commit()
 
 
 def test_managers_see_what_was_held_and_why(submit, client, db, login_as):
@@ -69,8 +82,9 @@ def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, d
     copy = db.scalars(select(Submission).where(Submission.spam_verdict == "ok")).one()
     assert copy.idempotency_key == f"release:{held.id}"
     assert copy.lead_id == lead.id
-    assert copy.received_at == held.received_at  # speed-to-lead counts from the request
-    assert lead.last_submitted_at == held.received_at
+    assert copy.received_at == held.received_at  # the evidence keeps when it was sent
+    # The lead became workable when it was released: its clock runs from then.
+    assert lead.last_submitted_at == review_time(db)
     # The evidence stays as it arrived.
     again = db.get(Submission, held.id)
     assert (again.spam_verdict, again.lead_id) == ("quarantined", None)
@@ -215,7 +229,9 @@ def test_an_old_hold_released_later_changes_nothing_newer(submit, client, db, lo
     assert (prospect.first_name, prospect.sms_opt_in) == ("New", False)
     lead = db.scalars(select(Lead)).one()
     assert (lead.status, lead.submission_count) == ("not_interested", 2)
-    assert lead.last_submitted_at > august
+    # It stays closed, so its clock stays at the newer request: not moved to the release.
+    newer = db.scalars(select(Submission.received_at).where(Submission.id > held.id)).first()
+    assert lead.last_submitted_at == newer
     assert db.scalars(select(SpamReview)).one().decision == "released"
 
 
@@ -328,3 +344,50 @@ def test_a_hold_from_after_the_lead_was_closed_reopens_it(submit, client, db, lo
     assert "closed lead is open again" in text(client.get(response.headers["Location"]))
     db.expire_all()
     assert db.get(Lead, lead.id).status == "new"
+
+
+def test_a_released_old_request_counts_from_the_release(submit, client, db, login_as):
+    # Held 59 days ago, released now: a counselor could not have called before today, so the
+    # queue's age and speed to lead start at the release, not "59 d · Over 15 min".
+    held = hold(submit, db)
+    sent = utcnow() - dt.timedelta(days=59)
+    backdate(db, held, sent)
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    lead = db.scalars(select(Lead)).one()
+
+    queue = text(client.get("/staff/"))
+    assert re.search(r">0 min</time>", queue)
+    assert "59 d" not in queue
+    assert "Over 15 min" not in queue
+    page = text(client.get(f"/staff/leads/{lead.id}"))
+    assert "Not contacted yet · 0 min" in page
+    assert f"{sent.astimezone(STAFF_TZ):%b} {sent.astimezone(STAFF_TZ).day}," in page  # as sent
+
+    # Called 10 minutes after the release: 10 minutes to first contact, not 59 days.
+    released = review_time(db) - dt.timedelta(minutes=10)
+    db.execute(update(Lead).where(Lead.id == lead.id).values(last_submitted_at=released))
+    db.execute(update(Activity).where(Activity.lead_id == lead.id).values(created_at=released))
+    db.commit()
+    client.post(f"/staff/leads/{lead.id}/contacts", data={"channel": "call", "outcome": "reached"})
+    page = text(client.get(f"/staff/leads/{lead.id}"))
+    assert "10 min to first contact" in page
+    db.expire_all()
+    copy = db.scalars(select(Submission).where(Submission.spam_verdict == "ok")).one()
+    assert copy.received_at == sent
+
+
+def test_a_released_old_request_brings_an_open_lead_to_the_top(submit, client, db, login_as):
+    # The person's open lead had a request yesterday; their request held 59 days ago is
+    # released today: one more request to work, from now, never moving the clock back.
+    submit(valid_form(**PERSON))
+    lead = db.scalars(select(Lead)).one()
+    yesterday = utcnow() - dt.timedelta(days=1)
+    lead.last_submitted_at = yesterday
+    db.commit()
+    held = hold(submit, db)
+    backdate(db, held, utcnow() - dt.timedelta(days=59))
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    db.expire_all()
+    assert db.get(Lead, lead.id).last_submitted_at == review_time(db)

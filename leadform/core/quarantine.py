@@ -1,11 +1,11 @@
 """The spam quarantine: what was held back, and a manager's decision on it.
 
 A quarantined submission stays exactly as it arrived (evidence is immutable). Releasing it
-runs a copy through intake at its original time, under the idempotency key ``release:<id>``:
-a new lead (notified like any), or one more request on the person's lead. Being older than
-what came since, it does not overwrite newer details nor reopen a lead closed after it
-arrived. Dismissing only records the decision. Services flush, never commit; the view checks
-the role and commits once.
+runs a copy through intake, under the idempotency key ``release:<id>``: a new lead (notified
+like any), or one more request on the person's lead. The copy keeps its original time; the
+lead counts from the release, when it became workable. Being older than what came since, it
+does not overwrite newer details nor reopen a lead closed after it arrived. Dismissing only
+records the decision. Services flush, never commit; the view checks the role and commits once.
 """
 
 from __future__ import annotations
@@ -179,9 +179,18 @@ def release_problem(submission: Submission) -> str | None:
 
 
 def release(
-    session: Session, submission: Submission, actor: Actor, settings: Settings
+    session: Session,
+    submission: Submission,
+    actor: Actor,
+    settings: Settings,
+    now: dt.datetime | None = None,
 ) -> store.Outcome:
-    """Send a held submission through intake after all: it becomes (part of) a lead."""
+    """Send a held submission through intake after all: it becomes (part of) a lead.
+
+    The copy keeps the time the person sent the request; the lead counts from `now`, when
+    it became workable: a counselor could not have called before the release.
+    """
+    now = now or dt.datetime.now(dt.UTC)
     if _already_reviewed(session, submission):
         raise ReleaseError("Someone has already decided on this request.")
     problem = release_problem(submission)
@@ -199,8 +208,10 @@ def release(
             page_url=submission.page_url,
             referrer=submission.referrer,
             utm={name: getattr(submission, name) for name in UTM_FIELDS},
-            # When the person asked: speed-to-lead counts from then, as it would have.
+            # When the person asked, kept as evidence; the lead's clock (the queue's age,
+            # speed to lead) runs from the release, when the lead became workable.
             received_at=submission.received_at,
+            workable_at=now,
         ),
         idempotency_key=f"release:{submission.id}",
         consent=ConsentInfo.of(consent),
@@ -220,7 +231,6 @@ def release(
     outcome = done.outcome
     assert outcome is not None  # noqa: S101 - not screened, so never quarantined
     reasons = ", ".join(reason_labels(submission)).lower()
-    now = dt.datetime.now(dt.UTC)
     session.add(
         Activity(
             lead_id=outcome.lead_id,

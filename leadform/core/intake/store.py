@@ -265,12 +265,18 @@ class LockedLead:
     closed_since: bool
 
 
+def workable_time(evidence: Evidence) -> dt.datetime:
+    """When the request became workable: as received, or later (a released spam hold)."""
+    if evidence.workable_at is None:
+        return evidence.received_at
+    return max(evidence.received_at, evidence.workable_at)
+
+
 def upsert_lead(
     session: Session,
     prospect_id: int,
     program: Program | ProgramInfo,
     evidence: Evidence,
-    now: dt.datetime,
 ) -> tuple[int, LockedLead | None]:
     """Get the (prospect, program) lead with this submission counted; lock it for this transaction.
 
@@ -279,20 +285,26 @@ def upsert_lead(
     each other instead of creating twins. A row this transaction inserted is already locked
     (a concurrent insert of the same key waits on it), and its id comes back with the INSERT.
     Returns the lead's id and, for a lead that already existed, the lead (None: created).
+
+    The lead's clock (last_submitted_at: the queue's order and age, speed to lead) runs from
+    when the request became workable (`workable_time`); its first request (created_at) and
+    the rule that staff's later decisions stand go by when it was received.
     """
+    received = evidence.received_at
+    workable = workable_time(evidence)
     utm = _utm(evidence)
     values = {
         "prospect_id": prospect_id,
         "program_id": program.id,
         "status": "new",
         "owner_id": _route_owner(session, program),
-        "last_submitted_at": now,
+        "last_submitted_at": workable,
         "submission_count": 1,
         "utm_source": utm["utm_source"] or None,
         "utm_medium": utm["utm_medium"] or None,
         "utm_campaign": utm["utm_campaign"] or None,
-        "created_at": now,
-        "updated_at": now,
+        "created_at": received,
+        "updated_at": workable,
     }
     stmt = _lead_insert(session.get_bind().dialect.name)
     lead_id: int | None = session.execute(stmt, values).scalar_one_or_none()
@@ -313,10 +325,14 @@ def upsert_lead(
                 Activity.lead_id == lead.id, Activity.kind == STATUS_CHANGED
             )
         )
-        closed_since = decided_at is not None and decided_at >= now
+        closed_since = decided_at is not None and decided_at >= received
     lead.submission_count += 1
-    # Two copies racing: the one that waited on the lock may be the older request.
-    lead.last_submitted_at = max(lead.last_submitted_at, now)
+    # A lead closed after this request arrived stays closed (record_submission): the request
+    # is counted but does not make the lead workable, so its clock goes by the request's
+    # own time. Otherwise the lead is workable from now on. Never backwards: two copies
+    # racing, the one that waited on the lock may be the older request.
+    stays_closed = lead.status in CLOSED_STATUSES and closed_since
+    lead.last_submitted_at = max(lead.last_submitted_at, received if stays_closed else workable)
     return lead.id, LockedLead(lead, closed_since)
 
 
@@ -335,9 +351,11 @@ def record_submission(
     The new rows are written with Core INSERTs, not ORM objects: on the submit path the
     unit of work cost more than the statements. Only an existing lead is an ORM object.
     """
-    now = evidence.received_at
-    prospect_id = upsert_prospect(session, inquiry, consent, now)
-    lead_id, existing = upsert_lead(session, prospect_id, inquiry.program, evidence, now)
+    # The person's details go by when they were sent (an older request never overwrites
+    # newer ones); the lead's timeline, clock and notification by when it became workable.
+    prospect_id = upsert_prospect(session, inquiry, consent, evidence.received_at)
+    lead_id, existing = upsert_lead(session, prospect_id, inquiry.program, evidence)
+    now = workable_time(evidence)
     lead = existing.lead if existing is not None else None
     created = lead is None
 

@@ -10,6 +10,7 @@ from ...context import get_session, settings
 from ...core import audit
 from ...core import quarantine as spam
 from ...core.errors import NotFound
+from ...db import utcnow
 from ...models import Submission
 from .access import actor, can_see_evidence, is_db_id, role_required, user
 from .blueprint import bp
@@ -67,7 +68,7 @@ def spam_release(submission_id: int) -> Response:
     held = _held(submission_id)
     name = f"{held.first_name} {held.last_name}".strip() or held.email
     try:
-        outcome = spam.release(db, held, actor(), settings())
+        outcome = spam.release(db, held, actor(), settings(), utcnow())
         db.commit()
     except spam.ReleaseError as exc:
         db.rollback()
