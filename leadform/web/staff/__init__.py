@@ -8,7 +8,8 @@ from flask_login import current_user
 # Each view module adds its routes to the blueprint when imported.
 from . import auth, lead_views, spam_views, views  # noqa: F401
 from .blueprint import bp
-from .display import duration, staff_time, staff_time_iso, staff_tz_label
+from .display import duration, phone_display, staff_time, staff_time_iso, staff_tz_label
+from .spam_views import to_review_badge
 
 
 def init_app(app: Flask) -> None:
@@ -18,6 +19,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(staff_time_iso, "staff_time_iso")
     app.add_template_filter(duration, "duration")
     app.add_template_global(staff_tz_label, "staff_tz_label")
+    # One way to show a phone number on every staff page (queue, lead, spam review).
+    app.add_template_global(phone_display, "phone_display")
+    app.add_template_global(to_review_badge, "spam_to_review")
 
     # Flask-Login's context processor loads the user on every template render, public pages
     # included, where "strong" session protection would then rewrite an anonymous visitor's

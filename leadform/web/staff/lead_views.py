@@ -25,7 +25,7 @@ from ...vocab import CONTACT_CHANNELS, CONTACT_OUTCOMES, STATUS_LABELS
 from ..forms import filled, select_choices
 from .access import actor, is_db_id, role_required
 from .blueprint import bp
-from .display import phone_display, staff_time, staff_tz, start_term_label
+from .display import staff_time, staff_tz, start_term_label
 from .forms import AssignForm, ClaimForm, ContactForm, FollowUpForm, NoteForm, StatusForm
 
 RenderResult = tuple[str, int]
@@ -96,7 +96,6 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         education_labels=dict(EDUCATION_LEVELS),
         military_labels=dict(MILITARY_AFFILIATIONS),
         country_names=dict(country_choices()),
-        phone_display=phone_display,
         start_term_label=start_term_label,
         failed=failed,
         **all_forms,
