@@ -8,6 +8,17 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from ...context import settings
+from ...core.intake.validation import start_term_label
+
+__all__ = [
+    "duration",
+    "phone_display",
+    "staff_time",
+    "staff_time_iso",
+    "staff_tz",
+    "staff_tz_label",
+    "start_term_label",
+]
 
 
 def staff_tz() -> ZoneInfo:
@@ -74,11 +85,3 @@ def phone_display(number: str | None, country: str | None = None) -> str:
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     return phonenumbers.format_number(parsed, style)
-
-
-def start_term_label(value: str) -> str:
-    """ "2027-spring" as "Spring 2027"; "undecided" as "Not sure yet"."""
-    if value == "undecided":
-        return "Not sure yet"
-    year, _, season = value.partition("-")
-    return f"{season.title()} {year}" if year.isdigit() and season else value

@@ -446,10 +446,12 @@ def export_csv() -> Response:
     # that disconnects) is still on record, with the filters and how many rows it selected.
     audit.record(db, "leads.exported", who, filters=current, row_count=expected)
     db.commit()
-    programs, staff = directory.program_names(), directory.staff_names()
+    labels = export.Labels.load(
+        db, directory.program_names(), directory.staff_names(), settings().staff_tz
+    )
 
     def stream() -> Iterator[str]:
-        yield export.csv_lines([export.HEADER])
+        yield export.header()
         sent = 0
         for rows in export.batches(db, filters, viewer, now=now, default_country=country):
             # The export's documented exception to one commit per request: each batch ends
@@ -457,10 +459,11 @@ def export_csv() -> Response:
             db.commit()
             if rows:
                 sent += len(rows)
-                yield export.rows_csv(rows, programs, staff)
+                yield export.rows_csv(rows, labels)
         audit.record(db, "leads.export_completed", who, row_count=sent)
         db.commit()
 
-    response = Response(stream_with_context(stream()), mimetype="text/csv")
+    # UTF-8 (with the BOM header() starts with): Excel then reads accents right.
+    response = Response(stream_with_context(stream()), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="leads-{now:%Y-%m-%d}.csv"'
     return response
