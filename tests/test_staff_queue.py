@@ -731,6 +731,11 @@ def test_the_breadcrumb_goes_back_to_the_view_the_lead_was_opened_from(client, g
     evil = urlencode({"from": "status=new&evil=1&next=https://evil.example"})
     lead_page = client.get(f"/staff/leads/{made.id}?{evil}").get_data(as_text=True)
     assert _nav(lead_page)["queue"] == "/staff/?status=new"
+    # Control characters (NUL: PostgreSQL refuses it in a query) are dropped, not searched.
+    nul = urlencode({"from": "status=new&q=a\x00b&campaign=x\u202ey"})
+    response = client.get(f"/staff/leads/{made.id}?{nul}")
+    assert response.status_code == 200
+    assert _nav(response.get_data(as_text=True))["queue"] == "/staff/?status=new"
     # Opened some other way (an email link): the plain queue, no neighbours.
     lead_page = client.get(f"/staff/leads/{made.id}").get_data(as_text=True)
     assert _nav(lead_page) == {"queue": "/staff/", "prev": None, "next": None}

@@ -24,6 +24,7 @@ from wtforms.validators import Length, Optional
 from ...context import get_session, settings
 from ...core import audit
 from ...core.errors import ActionError
+from ...core.intake.validation import bad_characters
 from ...core.leads import actions, export, queue
 from ...core.leads.queue import Directory
 from ...db import utcnow
@@ -43,8 +44,10 @@ COUNSELOR_START: dict[str, str] = {"owner": "me", "status": queue.OPEN}
 #: Every lead the viewer may see: an explicit owner, so a counselor's links keep this view
 #: instead of falling back to COUNSELOR_START.
 EVERY_LEAD: dict[str, str] = {"owner": "any"}
-#: The longest query string a lead page carries back to its queue view (`?from=`).
+#: The longest query string a lead page carries back to its queue view (`?from=`), and the
+#: longest value in it (a search, a cursor, a campaign name all fit).
 MAX_FROM = 2000
+MAX_ARG = 400
 
 
 class QueueFilterForm(BaseForm):
@@ -176,10 +179,15 @@ def queue_view(args: Mapping[str, str], directory: Directory) -> QueueView:
 
 def queue_args(query: str | None) -> dict[str, str]:
     """The queue's own parameters (filters and page) in a query string a form or link
-    carried back; anything else, and any excess, is dropped."""
+    carried back; anything else, any excess and any value with control characters (NUL
+    among them, which PostgreSQL refuses outright) is dropped."""
     keep = set(queue.FILTER_ARGS) | set(PAGE_ARGS)
     pairs = parse_qsl((query or "")[:MAX_FROM])[:50]
-    return {key: value for key, value in pairs if key in keep and value}
+    return {
+        key: value
+        for key, value in pairs
+        if key in keep and value and len(value) <= MAX_ARG and not bad_characters(value)
+    }
 
 
 def from_value(args: Mapping[str, str]) -> str:
