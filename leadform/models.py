@@ -281,9 +281,11 @@ class Submission(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint(_in("spam_verdict", SPAM_VERDICTS), name="spam_verdict"),
         Index("ix_submissions_received_at", "received_at"),
-        # The spam review page walks the quarantined ones, newest first, and nothing else.
+        # The spam review page walks the quarantined ones, most recently received first
+        # (its keyset cursor is (received_at, id)), and the staff header counts them.
         Index(
-            "ix_submissions_quarantined_id",
+            "ix_submissions_quarantined_received_at_id",
+            "received_at",
             "id",
             postgresql_where=text("spam_verdict = 'quarantined'"),
             sqlite_where=text("spam_verdict = 'quarantined'"),

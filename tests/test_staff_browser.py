@@ -74,7 +74,8 @@ def open_lead(page: Page, base: str, lead: Any, email: str, name: str) -> None:
         page.get_by_role("link", name=re.compile(re.escape(name))).first.click()
     else:
         page.goto(f"{base}/staff/leads/{lead.id}")
-    expect(page).to_have_url(re.compile(rf"/staff/leads/{lead.id}$"))
+    # Opened from the queue, the page carries the queue view back (breadcrumb, previous/next).
+    expect(page).to_have_url(re.compile(rf"/staff/leads/{lead.id}(\?from=[^&]*)?$"))
 
 
 def test_counselor_works_a_lead_and_sees_the_timeline(

@@ -44,7 +44,7 @@ QUEUE_PARAMS = tuple(
 PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "staff.queue": ("/staff/", QUEUE_PARAMS),
     "staff.export_csv": ("/staff/leads/export.csv", QUEUE_PARAMS),
-    "staff.lead_detail": ("/staff/leads/{lead_id}", ()),
+    "staff.lead_detail": ("/staff/leads/{lead_id}", ("from",)),
     "staff.spam_review": ("/staff/spam", tuple(spam_views.QUERY_ARGS)),
     "staff.delivery": ("/staff/delivery", tuple(delivery_views.QUERY_ARGS)),
     "staff.login": ("/staff/login", ("next",)),

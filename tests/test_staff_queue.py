@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import html
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,7 +33,7 @@ def names(page: str) -> list[str]:
 
 def lead_ids(page: str) -> list[int]:
     """Lead ids in the queue table (from the row links), top to bottom."""
-    return [int(i) for i in re.findall(r'href="/staff/leads/(\d+)"', page)]
+    return [int(i) for i in re.findall(r'href="/staff/leads/(\d+)[?"]', page)]
 
 
 def row_classes(page: str) -> dict[str, str]:
@@ -100,7 +100,7 @@ def test_counselor_sees_own_and_unassigned_only(get, lead, login_as, make_staff)
     lead("Mine", owner=me)
     lead("Nobodys")
     lead("Theirs", owner=other)
-    page = get()
+    page = get(owner="any")  # everything they may see (their start view is their own leads)
     assert sorted(names(page)) == ["Mine", "Nobodys"]
     assert tab_count(page, "All") == "2"
     # Asking for the other counselor's leads, or searching for them, shows nothing.
@@ -393,7 +393,8 @@ def test_queue_audit_and_export_link_hold_only_the_applied_filters(get, login_as
 def test_rows_link_to_the_lead_page(get, login_as, lead):
     login_as("manager")
     made = lead("Ann")
-    assert f'href="/staff/leads/{made.id}"' in get()
+    assert f'href="/staff/leads/{made.id}?from="' in get()
+    assert f'href="/staff/leads/{made.id}?from=status%3Dnew"' in get(status="new")
 
 
 def test_hostile_names_render_inert(get, login_as, lead):
@@ -446,7 +447,7 @@ def test_manager_bulk_changes_status(client, login_as, lead, db):
     a, b = lead("A"), lead("B", status="qualified")
     response = _bulk(client, [a.id, b.id], action="status", status="qualified")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Moved 1 lead to Qualified." in page
+    assert "Moved 1 lead to Qualified; 1 lead was already Qualified." in page
     db.expire_all()
     assert db.get(Lead, a.id).status == "qualified"
     assert db.get(Lead, a.id).first_contacted_at is not None
@@ -573,3 +574,230 @@ def test_queue_service_takes_extreme_dates_without_overflowing(db, lead):
     ):
         page = queue.fetch_page(db, filters, viewer, now=utcnow(), size=10)
         assert len(page.rows) == expected
+
+
+# A counselor's start view, the overdue order, readable sentences and phone numbers
+
+
+def test_a_counselor_starts_on_their_open_leads_with_a_way_to_see_everything(
+    client, get, lead, login_as, make_staff
+):
+    other = make_staff("counselor")
+    me = login_as("counselor")
+    lead("Mine", owner=me)
+    lead("Qualified", owner=me, status="qualified")
+    lead("Enrolled", owner=me, status="enrolled")
+    for status in ("not_interested", "unreachable", "invalid"):
+        lead(f"Closed {status}", owner=me, status=status, email=f"{status}@example.com")
+    lead("Nobodys")
+    lead("Theirs", owner=other)
+    page = get()
+    assert sorted(names(page)) == ["Enrolled", "Mine", "Qualified"]
+    assert "Your open leads" in page
+    assert re.search(r'aria-current="page"[^>]*>Open <span', page)  # the tab and button say so
+    assert re.search(r'btn-dark" href="[^"]*"[^>]*aria-current="true">\s*My leads', page)
+    everything = link(page, "Show every lead you can see")
+    assert everything == "/staff/?owner=any"
+    page = client.get(everything).get_data(as_text=True)
+    assert sorted(names(page)) == [
+        "Closed invalid",
+        "Closed not_interested",
+        "Closed unreachable",
+        "Enrolled",
+        "Mine",
+        "Nobodys",
+        "Qualified",
+    ]
+    assert "Your open leads" not in page
+    # Every link from there keeps "everything": a tab, and back to All, is not the start view.
+    tab = link(page, f'New <span class="count">{tab_count(page, "New")}</span>')
+    assert tab == "/staff/?owner=any&status=new"
+    all_tab = link(client.get(tab).get_data(as_text=True), 'All <span class="count">7</span>')
+    assert all_tab == "/staff/?owner=any"
+
+
+def test_a_counselor_who_clears_the_filters_sees_everything_not_the_start_view(get, lead, login_as):
+    me = login_as("counselor")
+    lead("Mine", owner=me, status="invalid")
+    lead("Nobodys")
+    page = get(q="nob")
+    assert link(page, "Clear all") == "/staff/?owner=any"
+    page = get(owner="any")
+    assert link(page, "Clear all") is None  # nothing left to clear
+    assert sorted(names(page)) == ["Mine", "Nobodys"]
+
+
+def test_managers_keep_every_lead_as_their_start_view(get, lead, login_as, make_staff):
+    counselor = make_staff("counselor")
+    login_as("manager")
+    lead("Closed", owner=counselor, status="not_interested")
+    lead("Open")
+    page = get()
+    assert sorted(names(page)) == ["Closed", "Open"]
+    assert "Your open leads" not in page
+    assert names(get(status="open")) == ["Open"]
+    assert tab_count(page, "Open") == "1"
+    assert tab_count(page, "All") == "2"
+
+
+def test_overdue_follow_ups_are_most_overdue_first(get, lead, login_as):
+    login_as("manager")
+    now = utcnow()
+    # The request order is the reverse of the follow-up order: the newest request is the
+    # follow-up missed longest ago.
+    lead("Minutes", age=dt.timedelta(days=9), follow_up=now - dt.timedelta(minutes=5))
+    lead("Day", age=dt.timedelta(days=5), follow_up=now - dt.timedelta(days=1))
+    lead("Week", age=dt.timedelta(days=1), follow_up=now - dt.timedelta(days=7))
+    lead("Soon", age=dt.timedelta(days=2), follow_up=now + dt.timedelta(days=1))
+    page = get(overdue="1")
+    assert names(page) == ["Week", "Day", "Minutes"]
+    assert re.search(r'<option value="follow_up" selected>', page)
+    # A sort chosen on purpose still applies.
+    assert names(get(overdue="1", sort="oldest")) == ["Minutes", "Day", "Week"]
+
+
+def test_the_overdue_button_drops_a_sort_chosen_before(get, lead, login_as):
+    login_as("manager")
+    page = get(sort="oldest")
+    href = re.search(r'href="([^"]*)"[^>]*>\s*Overdue follow-ups', page).group(1)
+    assert html.unescape(href) == "/staff/?overdue=1"
+
+
+def test_bulk_messages_read_as_sentences(client, login_as, lead, make_staff, db):
+    dana = make_staff("counselor", name="Dana Whitfield")
+    login_as("manager")
+    a, b, c = lead("A"), lead("B"), lead("C")
+    ids = [a.id, b.id, c.id]
+
+    def said(**form) -> str:
+        response = _bulk(client, ids, **form)
+        page = html.unescape(client.get(response.headers["Location"]).get_data(as_text=True))
+        return re.search(r'<div class="alert[^"]*"[^>]*>\s*(.*?)\s*<', page, re.S).group(1)
+
+    assert said(action="assign", owner="none") == (
+        "No leads changed: the 3 selected were already unassigned."
+    )
+    ids = [a.id, b.id]
+    assert said(action="assign", owner=str(dana.id)) == "Assigned 2 leads to Dana Whitfield."
+    ids = [a.id, b.id, c.id]
+    assert said(action="assign", owner=str(dana.id)) == (
+        "Assigned 1 lead to Dana Whitfield; 2 leads were already assigned to Dana Whitfield."
+    )
+    assert said(action="assign", owner="none") == "Moved 3 leads to the unassigned queue."
+    ids = [a.id]
+    assert said(action="status", status="contacted") == "Moved 1 lead to Contacted."
+    assert said(action="status", status="contacted") == (
+        "No change: the selected lead was already Contacted."
+    )
+
+
+def test_phone_numbers_read_the_same_way_everywhere(client, get, lead, login_as):
+    login_as("manager")
+    home = lead("Home", phone="317-555-0123")
+    abroad = lead("Abroad", phone="+44 20 7946 0958", country="GB", postal_code="SW1A 1AA")
+    page = get()
+    assert "(317) 555-0123" in page  # national: the staff's own country
+    assert "+44 20 7946 0958" in page  # international: another country's
+    assert "+13175550123" not in page
+    lead_page = client.get(f"/staff/leads/{home.id}").get_data(as_text=True)
+    assert ">(317) 555-0123</a>" in lead_page
+    assert ">+13175550123<" not in lead_page  # one format, not two
+    assert 'href="tel:+13175550123"' in lead_page  # dialing keeps E.164
+    lead_page = client.get(f"/staff/leads/{abroad.id}").get_data(as_text=True)
+    assert ">+44 20 7946 0958</a>" in lead_page
+
+
+# The lead page in its queue view: the way back and the leads before and after it
+
+
+def _nav(page: str) -> dict[str, str | None]:
+    """The lead page's breadcrumb and previous/next links."""
+    crumbs = re.search(r'aria-label="Breadcrumb".*?href="([^"]+)"', page, re.S)
+    found = {"queue": html.unescape(crumbs.group(1))}
+    for rel in ("prev", "next"):
+        match = re.search(rf'href="([^"]+)" rel="{rel}"', page)
+        found[rel] = html.unescape(match.group(1)) if match else None
+    return found
+
+
+def test_the_breadcrumb_goes_back_to_the_view_the_lead_was_opened_from(client, get, lead, login_as):
+    login_as("manager")
+    made = lead("Ann", status="qualified")
+    page = get(status="qualified", sort="oldest", q="an")
+    row = html.unescape(re.search(r'href="(/staff/leads/\d+\?from=[^"]*)"', page).group(1))
+    lead_page = client.get(row).get_data(as_text=True)
+    assert _nav(lead_page)["queue"] == "/staff/?q=an&status=qualified&sort=oldest"
+    # Only the queue's own parameters come back.
+    evil = urlencode({"from": "status=new&evil=1&next=https://evil.example"})
+    lead_page = client.get(f"/staff/leads/{made.id}?{evil}").get_data(as_text=True)
+    assert _nav(lead_page)["queue"] == "/staff/?status=new"
+    # Control characters (NUL: PostgreSQL refuses it in a query) are dropped, not searched.
+    nul = urlencode({"from": "status=new&q=a\x00b&campaign=x\u202ey"})
+    response = client.get(f"/staff/leads/{made.id}?{nul}")
+    assert response.status_code == 200
+    assert _nav(response.get_data(as_text=True))["queue"] == "/staff/?status=new"
+    # Opened some other way (an email link): the plain queue, no neighbours.
+    lead_page = client.get(f"/staff/leads/{made.id}").get_data(as_text=True)
+    assert _nav(lead_page) == {"queue": "/staff/", "prev": None, "next": None}
+    # Working the lead keeps the view it came from.
+    response = client.post(row.replace("?", "/notes?"), data={"body": "Called back"})
+    assert response.status_code == 303
+    lead_page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Note added." in lead_page
+    assert _nav(lead_page)["queue"] == "/staff/?q=an&status=qualified&sort=oldest"
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "follow_up"])
+def test_previous_and_next_walk_the_view_in_its_order(
+    app, client, get, login_as, thirty_leads, sort
+):
+    set_config(app, QUEUE_PAGE_SIZE=7)
+    login_as("manager")
+    queue_order = [i for p in _walk(get, {"sort": sort}) for i in p]
+    first = re.search(r'href="(/staff/leads/\d+\?from=[^"]*)"', get(sort=sort)).group(1)
+    walked, url = [], html.unescape(first)
+    for _ in range(40):
+        page = client.get(url).get_data(as_text=True)
+        walked.append(int(re.search(r"/ Lead (\d+)<", page).group(1)))
+        nav = _nav(page)
+        if nav["next"] is None:
+            break
+        url = nav["next"]
+    assert walked == queue_order
+    assert _nav(page)["prev"] is not None
+    back, url = [], _nav(page)["prev"]
+    while url:
+        page = client.get(url).get_data(as_text=True)
+        back.append(int(re.search(r"/ Lead (\d+)<", page).group(1)))
+        url = _nav(page)["prev"]
+    assert back == queue_order[-2::-1]
+    assert 'aria-disabled="true">‹ Previous' in page
+
+
+def test_neighbours_keep_the_filters_and_the_viewers_privacy(
+    client, lead, login_as, make_staff, db
+):
+    other = make_staff("counselor")
+    me = login_as("counselor")
+    a = lead("A", owner=me, age=dt.timedelta(hours=4))
+    lead("Theirs", owner=other, age=dt.timedelta(hours=3))
+    lead("Closed", owner=me, status="invalid", age=dt.timedelta(hours=2))
+    c = lead("C", age=dt.timedelta(hours=1))
+    from_all = urlencode({"from": "owner=any"})
+    page = client.get(f"/staff/leads/{c.id}?{from_all}").get_data(as_text=True)
+    assert _nav(page)["prev"] is None  # C is the newest
+    closed_url = _nav(page)["next"]
+    assert "Theirs" not in page
+    page = client.get(closed_url).get_data(as_text=True)
+    assert ">Closed</h1>" in page
+    assert _nav(page)["next"] == f"/staff/leads/{a.id}?from=owner%3Dany"
+    # In the counselor's start view (their own open leads), A is alone...
+    from_start = urlencode({"from": ""})
+    page = client.get(f"/staff/leads/{a.id}?{from_start}").get_data(as_text=True)
+    assert (_nav(page)["prev"], _nav(page)["next"]) == (None, None)
+    # ... and a lead just closed, out of the view now, still finds its neighbours.
+    db.execute(update(Lead).where(Lead.id == a.id).values(status="unreachable"))
+    mine = lead("Mine", owner=me, age=dt.timedelta(hours=5))
+    db.commit()
+    page = client.get(f"/staff/leads/{a.id}?{from_start}").get_data(as_text=True)
+    assert _nav(page)["next"] == f"/staff/leads/{mine.id}?from="

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from zoneinfo import ZoneInfo
 
 from factories import count, valid_form
 from sqlalchemy import select, update
@@ -24,6 +25,7 @@ from leadform.models import (
     Submission,
 )
 
+STAFF_TZ = ZoneInfo("America/Indiana/Indianapolis")  # the default STAFF_TIMEZONE
 #: A person's request that tripped the honeypot (autofill can fill a hidden field).
 PERSON = {"first_name": "Aisha", "last_name": "Okafor", "email": "aisha@example.com"}
 
@@ -39,6 +41,17 @@ def hold(submit, db, **overrides):
 
 def text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
+
+
+def review_time(db) -> dt.datetime:
+    """When the (only) decision was made."""
+    return db.scalars(select(SpamReview.reviewed_at)).one()
+
+
+def backdate(db, submission, when: dt.datetime) -> None:
+    """Move a held request back in time (evidence is immutable in the ORM, not in SQL)."""
+    db.execute(update(Submission).where(Submission.id == submission.id).values(received_at=when))
+    db.commit()
 
 
 def test_managers_see_what_was_held_and_why(submit, client, db, login_as):
@@ -69,8 +82,9 @@ def test_release_turns_the_request_into_a_lead_as_if_just_sent(submit, client, d
     copy = db.scalars(select(Submission).where(Submission.spam_verdict == "ok")).one()
     assert copy.idempotency_key == f"release:{held.id}"
     assert copy.lead_id == lead.id
-    assert copy.received_at == held.received_at  # speed-to-lead counts from the request
-    assert lead.last_submitted_at == held.received_at
+    assert copy.received_at == held.received_at  # the evidence keeps when it was sent
+    # The lead became workable when it was released: its clock runs from then.
+    assert lead.last_submitted_at == review_time(db)
     # The evidence stays as it arrived.
     again = db.get(Submission, held.id)
     assert (again.spam_verdict, again.lead_id) == ("quarantined", None)
@@ -126,7 +140,7 @@ def test_a_request_that_breaks_the_form_rules_cannot_be_released(submit, client,
     assert f"Request #{held.id} not released. First name:" in page
     assert count(db, Lead) == 0
     assert count(db, SpamReview) == 0
-    assert f"/staff/spam/{held.id}/release" in page  # still there to dismiss
+    assert f"/staff/spam/{held.id}/dismiss" in page  # still there to dismiss
 
 
 def test_dismissed_requests_leave_the_list_and_make_no_lead(submit, client, db, login_as):
@@ -219,7 +233,9 @@ def test_an_old_hold_released_later_changes_nothing_newer(submit, client, db, lo
     assert (prospect.first_name, prospect.sms_opt_in) == ("New", False)
     lead = db.scalars(select(Lead)).one()
     assert (lead.status, lead.submission_count) == ("not_interested", 2)
-    assert lead.last_submitted_at > august
+    # It stays closed, so its clock stays at the newer request: not moved to the release.
+    newer = db.scalars(select(Submission.received_at).where(Submission.id > held.id)).first()
+    assert lead.last_submitted_at == newer
     assert db.scalars(select(SpamReview)).one().decision == "released"
 
 
@@ -332,3 +348,171 @@ def test_a_hold_from_after_the_lead_was_closed_reopens_it(submit, client, db, lo
     assert "closed lead is open again" in text(client.get(response.headers["Location"]))
     db.expire_all()
     assert db.get(Lead, lead.id).status == "new"
+
+
+def test_a_released_old_request_counts_from_the_release(submit, client, db, login_as):
+    # Held 59 days ago, released now: a counselor could not have called before today, so the
+    # queue's age and speed to lead start at the release, not "59 d · Over 15 min".
+    held = hold(submit, db)
+    sent = utcnow() - dt.timedelta(days=59)
+    backdate(db, held, sent)
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    lead = db.scalars(select(Lead)).one()
+
+    queue = text(client.get("/staff/"))
+    assert re.search(r">0 min</time>", queue)
+    assert "59 d" not in queue
+    assert "Over 15 min" not in queue
+    page = text(client.get(f"/staff/leads/{lead.id}"))
+    assert "Not contacted yet · 0 min" in page
+    assert f"{sent.astimezone(STAFF_TZ):%b} {sent.astimezone(STAFF_TZ).day}," in page  # as sent
+
+    # Called 10 minutes after the release: 10 minutes to first contact, not 59 days.
+    released = review_time(db) - dt.timedelta(minutes=10)
+    db.execute(update(Lead).where(Lead.id == lead.id).values(last_submitted_at=released))
+    db.execute(update(Activity).where(Activity.lead_id == lead.id).values(created_at=released))
+    db.commit()
+    client.post(f"/staff/leads/{lead.id}/contacts", data={"channel": "call", "outcome": "reached"})
+    page = text(client.get(f"/staff/leads/{lead.id}"))
+    assert "10 min to first contact" in page
+    db.expire_all()
+    copy = db.scalars(select(Submission).where(Submission.spam_verdict == "ok")).one()
+    assert copy.received_at == sent
+
+
+def test_a_released_old_request_brings_an_open_lead_to_the_top(submit, client, db, login_as):
+    # The person's open lead had a request yesterday; their request held 59 days ago is
+    # released today: one more request to work, from now, never moving the clock back.
+    submit(valid_form(**PERSON))
+    lead = db.scalars(select(Lead)).one()
+    yesterday = utcnow() - dt.timedelta(days=1)
+    lead.last_submitted_at = yesterday
+    db.commit()
+    held = hold(submit, db)
+    backdate(db, held, utcnow() - dt.timedelta(days=59))
+    login_as("manager")
+    client.post(f"/staff/spam/{held.id}/release")
+    db.expire_all()
+    assert db.get(Lead, lead.id).last_submitted_at == review_time(db)
+
+
+def spam_names(page: str) -> list[str]:
+    """The names of the held requests listed, top to bottom."""
+    return re.findall(r'<h2 class="h6 mb-0">([^<]*)</h2>', page)
+
+
+def test_to_review_is_in_received_order_with_a_matching_cursor(client, db, login_as, monkeypatch):
+    # Stored in one order, sent in another (a slow client, a clock skew, a retried POST):
+    # the list goes by when each request was received, ties broken by id, across pages.
+    from leadform.core import quarantine as spam
+
+    monkeypatch.setattr(spam, "PAGE_SIZE", 4)
+    consent = service.get_active_consent(db)
+    base = utcnow() - dt.timedelta(days=2)
+    offsets = [5, 1, 9, 1, 7, 3, 3, 3, 8, 0, 2]  # hours; ties on 1 and 3
+    for n, hours in enumerate(offsets):
+        service.quarantine_submission(
+            db,
+            {"first_name": f"Bot{n:02d}", "last_name": "X", "email": f"b{n}@example.com"},
+            service.Evidence(received_at=base + dt.timedelta(hours=hours)),
+            idempotency_key=f"test:{n}",
+            reasons=["honeypot"],
+            consent=consent,
+            program=None,
+        )
+    db.commit()
+    login_as("manager")
+    seen, url = [], "/staff/spam"
+    for _ in range(10):
+        page = text(client.get(url))
+        seen.append(spam_names(page))
+        older = re.search(r'href="([^"]+)" rel="next">Older', page)
+        if older is None:
+            break
+        url = older.group(1)
+    expected = sorted(range(len(offsets)), key=lambda n: (offsets[n], n), reverse=True)
+    assert [len(p) for p in seen] == [4, 4, 3]
+    assert [name for p in seen for name in p] == [f"Bot{n:02d} X" for n in expected]
+
+
+def test_a_garbled_cursor_shows_the_first_page(submit, client, db, login_as):
+    hold(submit, db)
+    login_as("manager")
+    for after in ("junk", "12_", "_3", "-1_2", "1_99999999999", "\x00", "²_1", "9" * 40):
+        response = client.get("/staff/spam", query_string={"after": after})
+        assert response.status_code == 200
+        assert "Aisha Okafor" in text(response)
+
+
+def test_a_request_that_can_never_be_released_shows_why_instead_of_the_button(
+    submit, client, db, login_as
+):
+    fine = hold(submit, db)
+    url_name = hold(submit, db, email="b@example.com", first_name="Visit http://spam.example")
+    no_consent = hold(submit, db, email="c@example.com", consent=None)
+    bad_email = hold(submit, db, email="not-an-email")
+    login_as("manager")
+    page = text(client.get("/staff/spam"))
+    assert f"/staff/spam/{fine.id}/release" in page
+    for held, why in (
+        (url_name, "First name: holds a web address or markup"),
+        (no_consent, "Consent: the person did not agree to be contacted."),
+        (bad_email, "Email:"),
+    ):
+        assert f"/staff/spam/{held.id}/release" not in page
+        assert f"/staff/spam/{held.id}/dismiss" in page  # still there to dismiss
+        reason = re.search(rf'id="problem-{held.id}">(.*?)</p>', page, re.S)
+        assert reason, held.email
+        assert "Can't be released as a lead." in reason.group(1)
+        assert why in reason.group(1)
+    assert f'id="problem-{fine.id}"' not in page
+
+
+def test_a_program_no_longer_offered_shows_why_on_the_page(submit, client, db, login_as):
+    held = hold(submit, db)
+    db.execute(update(Program).where(Program.id == held.program_id).values(active=False))
+    db.commit()
+    login_as("manager")
+    page = text(client.get("/staff/spam"))
+    assert f"/staff/spam/{held.id}/release" not in page
+    assert "is no longer offered" in page
+
+
+def badge(page: str) -> str | None:
+    """The count next to the header's Spam link, if shown."""
+    match = re.search(r'>Spam <span class="badge[^"]*">([^<]+)<span class="visually-hidden">', page)
+    return match.group(1) if match else None
+
+
+def test_managers_see_how_many_requests_wait_in_the_header(
+    submit, client, db, login_as, monkeypatch
+):
+    from leadform.core import quarantine as spam
+
+    manager = login_as("manager")
+    assert badge(text(client.get("/staff/"))) is None  # nothing waits: no badge
+    held = [hold(submit, db, email=f"p{n}@example.com") for n in range(3)]
+    for url in ("/staff/", "/staff/spam", "/staff/spam?view=reviewed"):
+        assert badge(text(client.get(url))) == "3", url
+    client.post(f"/staff/spam/{held[0].id}/dismiss")
+    assert badge(text(client.get("/staff/"))) == "2"
+    monkeypatch.setattr(spam, "COUNT_CAP", 1)
+    assert badge(text(client.get("/staff/"))) == "1+"
+    client.post("/staff/logout")
+    login_as("counselor")
+    page = text(client.get("/staff/"))
+    assert "/staff/spam" not in page
+    assert badge(page) is None
+    assert manager  # the manager stays a manager; the counselor sees nothing of spam
+
+
+def test_held_phone_numbers_read_like_the_rest_of_the_workspace(submit, client, db, login_as):
+    hold(submit, db, phone="317.555.0123")
+    hold(submit, db, email="uk@example.com", phone="020 7946 0958", country="GB", postal_code="")
+    hold(submit, db, email="odd@example.com", phone="call me maybe")
+    login_as("manager")
+    page = text(client.get("/staff/spam"))
+    assert "(317) 555-0123" in page  # national: the staff's own country
+    assert "+44 20 7946 0958" in page  # international: another country's
+    assert "call me maybe" in page  # not a number: as typed

@@ -68,7 +68,12 @@ class Evidence:
     page_url: str = ""
     referrer: str = ""
     utm: Mapping[str, str] = field(default_factory=dict)
+    #: When the person sent it: the Submission keeps this time as evidence.
     received_at: dt.datetime = field(default_factory=utcnow)
+    #: When the request became workable, if later than it was received (a spam hold that a
+    #: manager released): the lead's clock (its latest request, the queue's age, speed to
+    #: lead) runs from then. None: at once, as it was received.
+    workable_at: dt.datetime | None = None
 
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")

@@ -280,12 +280,18 @@ class LockedLead:
     closed_since: bool
 
 
+def workable_time(evidence: Evidence) -> dt.datetime:
+    """When the request became workable: as received, or later (a released spam hold)."""
+    if evidence.workable_at is None:
+        return evidence.received_at
+    return max(evidence.received_at, evidence.workable_at)
+
+
 def upsert_lead(
     session: Session,
     prospect_id: int,
     program: Program | ProgramInfo,
     evidence: Evidence,
-    now: dt.datetime,
     *,
     confirmed_at: dt.datetime | None = None,
 ) -> tuple[int, str, LockedLead | None, int | None]:
@@ -299,7 +305,13 @@ def upsert_lead(
     created), and the owner a new lead was routed to. `confirmed_at`: a new lead's
     confirmation time. A new lead's public id is drawn here; when a concurrent request
     created the lead first, this one's draw is discarded and the stored one comes back.
+
+    The lead's clock (last_submitted_at: the queue's order and age, speed to lead) runs from
+    when the request became workable (`workable_time`); its first request (created_at) and
+    the rule that staff's later decisions stand go by when it was received.
     """
+    received = evidence.received_at
+    workable = workable_time(evidence)
     utm = _utm(evidence)
     public_id = new_public_id()
     # Routing locks the program's team first, so concurrent new leads take turns in order.
@@ -312,13 +324,13 @@ def upsert_lead(
         "status": "new",
         "owner_id": owner_id,
         "last_confirmed_at": confirmed_at,
-        "last_submitted_at": now,
+        "last_submitted_at": workable,
         "submission_count": 1,
         "utm_source": utm["utm_source"] or None,
         "utm_medium": utm["utm_medium"] or None,
         "utm_campaign": utm["utm_campaign"] or None,
-        "created_at": now,
-        "updated_at": now,
+        "created_at": received,
+        "updated_at": workable,
     }
     stmt = _lead_insert(session.get_bind().dialect.name)
     lead_id: int | None = session.execute(stmt, values).scalar_one_or_none()
@@ -341,10 +353,14 @@ def upsert_lead(
                 Activity.lead_id == lead.id, Activity.kind == STATUS_CHANGED
             )
         )
-        closed_since = decided_at is not None and decided_at >= now
+        closed_since = decided_at is not None and decided_at >= received
     lead.submission_count += 1
-    # Two copies racing: the one that waited on the lock may be the older request.
-    lead.last_submitted_at = max(lead.last_submitted_at, now)
+    # A lead closed after this request arrived stays closed (record_submission): the request
+    # is counted but does not make the lead workable, so its clock goes by the request's
+    # own time. Otherwise the lead is workable from now on. Never backwards: two copies
+    # racing, the one that waited on the lock may be the older request.
+    stays_closed = lead.status in CLOSED_STATUSES and closed_since
+    lead.last_submitted_at = max(lead.last_submitted_at, received if stays_closed else workable)
     return lead.id, lead.public_id, LockedLead(lead, closed_since), lead.owner_id
 
 
@@ -371,7 +387,7 @@ def _events(
     The prospect is confirmed at most once per lead in CONFIRMATION_INTERVAL, and never
     after they asked for no more email (a new lead's confirmation time was set with it).
     """
-    now = evidence.received_at
+    now = workable_time(evidence)
     # Routing loaded the owner already (no query); an existing lead's owner: one look-up.
     owner = session.get(StaffUser, owner_id) if owner_id is not None else None
     if existing is None:
@@ -426,15 +442,16 @@ def record_submission(
     The new rows are written with Core INSERTs, not ORM objects: on the submit path the
     unit of work cost more than the statements. Only an existing lead is an ORM object.
     """
-    now = evidence.received_at
-    prospect_id, opted_out = upsert_prospect(session, inquiry, consent, now)
+    # The person's details go by when they were sent (an older request never overwrites
+    # newer ones); the lead's timeline, clock and notification by when it became workable.
+    prospect_id, opted_out = upsert_prospect(session, inquiry, consent, evidence.received_at)
+    now = workable_time(evidence)
     confirm_new = notify and not opted_out
     lead_id, lead_public_id, existing, owner_id = upsert_lead(
         session,
         prospect_id,
         inquiry.program,
         evidence,
-        now,
         confirmed_at=now if confirm_new else None,
     )
     lead = existing.lead if existing is not None else None

@@ -258,6 +258,14 @@ def start_terms(today: dt.date | None = None, count: int = 6) -> tuple[tuple[str
     return (*terms, ("undecided", "Not sure yet"))
 
 
+def start_term_label(value: str) -> str:
+    """ "2027-spring" as "Spring 2027"; "undecided" as "Not sure yet"."""
+    if value == "undecided":
+        return "Not sure yet"
+    year, _, season = value.partition("-")
+    return f"{season.title()} {year}" if year.isdigit() and season else value
+
+
 def valid_start_term(value: str, today: dt.date | None = None, *, grace_days: int = 1) -> bool:
     """True for a term the form offered today or in the last `grace_days` days.
 

@@ -255,8 +255,24 @@ def set_follow_up(
     return True
 
 
-def _plural(n: int) -> str:
+def _leads(n: int) -> str:
     return f"{n} lead" if n == 1 else f"{n} leads"
+
+
+def _unchanged(n: int, already: str) -> str:
+    """A sentence for a bulk action that changed none of the n leads selected."""
+    if n == 0:
+        return "No leads changed: the selected leads no longer exist."
+    if n == 1:
+        return f"No change: the selected lead was already {already}."
+    return f"No leads changed: the {n} selected were already {already}."
+
+
+def _also(done: str, unchanged: int, already: str) -> str:
+    """The sentence of what changed, and of the selected leads that already were so."""
+    if not unchanged:
+        return f"{done}."
+    return f"{done}; {_leads(unchanged)} {'was' if unchanged == 1 else 'were'} already {already}."
 
 
 def bulk_assign(
@@ -266,19 +282,35 @@ def bulk_assign(
     actor: Actor,
     now: dt.datetime,
 ) -> str:
-    """Assign the leads (locked, each checked) to `owner`; a sentence saying what changed."""
+    """Assign the leads (locked, each checked) to `owner`; a sentence saying what changed.
+
+    "Assigned 2 leads to Dana Whitfield.", "Moved 1 lead to the unassigned queue; 2 leads
+    were already unassigned.", "No leads changed: the 3 selected were already unassigned."
+    """
     leads = lock_leads(session, lead_ids, actor, can_assign_lead)
     changed = sum(assign(session, lead, owner, actor, now) for lead in leads)
-    who = owner.name if owner is not None else "nobody (unassigned)"
-    return f"Assigned {_plural(changed)} to {who}."
+    already = f"assigned to {owner.name}" if owner is not None else "unassigned"
+    if not changed:
+        return _unchanged(len(leads), already)
+    if owner is None:
+        done = f"Moved {_leads(changed)} to the unassigned queue"
+    else:
+        done = f"Assigned {_leads(changed)} to {owner.name}"
+    return _also(done, len(leads) - changed, already)
 
 
 def bulk_status(
     session: Session, lead_ids: Sequence[int], status: str, actor: Actor, now: dt.datetime
 ) -> str:
-    """Move the leads (locked, each checked) to `status`; a sentence saying what changed."""
+    """Move the leads (locked, each checked) to `status`; a sentence saying what changed.
+
+    "Moved 1 lead to Contacted.", "No leads changed: the 3 selected were already Contacted."
+    """
     if status not in LEAD_STATUSES:
         raise ActionError("Choose a status from the list.", "status")
     leads = lock_leads(session, lead_ids, actor, can_work_lead)
     changed = sum(change_status(session, lead, status, actor, now) for lead in leads)
-    return f"Moved {_plural(changed)} to {STATUS_LABELS[status]}."
+    label = STATUS_LABELS[status]
+    if not changed:
+        return _unchanged(len(leads), label)
+    return _also(f"Moved {_leads(changed)} to {label}", len(leads) - changed, label)

@@ -13,6 +13,7 @@ from sqlalchemy import func, not_, select
 from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from ...models import Activity, ConsentText, Lead, Prospect, StaffUser, Submission
+from ...vocab import RESUBMITTED, SUBMITTED
 from .. import audit
 from ..audit import Actor
 from ..errors import Forbidden, NotFound
@@ -45,7 +46,8 @@ def speed_to_lead(
 
     The clock runs from a request: while nobody has called, from the latest one (as the
     queue's age does; a reopened lead starts over); once contacted, from the last request
-    before that first contact (`requests`: the submissions' times), else the first request.
+    before that first contact (`requests`: when each request reached the lead, which for a
+    released spam hold is its release), else the first request.
     """
     contacted = lead.first_contacted_at
     if contacted is None:
@@ -139,13 +141,24 @@ def lead_page(
         submissions=submissions,
         timeline=timeline,
         related=related(session, user, lead),
-        speed=speed_to_lead(lead, now, speed_target, [s.received_at for s in submissions]),
+        speed=speed_to_lead(lead, now, speed_target, _arrivals(submissions, timeline)),
         follow_up_overdue=lead.next_follow_up_at is not None and lead.next_follow_up_at < now,
         can_work=can_work_lead(user, lead),
         can_assign=has_role(user, "manager"),
         can_claim=lead.owner_id is None,
         show_evidence=can_see_evidence(user),
     )
+
+
+def _arrivals(submissions: Sequence[Submission], timeline: Sequence[Activity]) -> list[dt.datetime]:
+    """When each request reached the lead: its timeline entry's time (a released spam hold
+    reached it when released), else (an entry beyond the timeline's limit) when it was sent."""
+    reached = {
+        a.submission_id: a.created_at
+        for a in timeline
+        if a.kind in (SUBMITTED, RESUBMITTED) and a.submission_id is not None
+    }
+    return [reached.get(s.id, s.received_at) for s in submissions]
 
 
 def related(session: Session, user: StaffUser, lead: Lead) -> Related:

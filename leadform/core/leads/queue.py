@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ...models import Lead, Program, Prospect, StaffUser
-from ...vocab import LEAD_STATUSES
+from ...vocab import CLOSED_STATUSES, LEAD_STATUSES
 from .. import audit
 from ..audit import Actor
 from .permissions import has_role
@@ -56,6 +56,8 @@ FILTER_ARGS: tuple[str, ...] = (
     "overdue",
     "sort",
 )
+#: The status filter's value for every lead not in a closed status (vocab.CLOSED_STATUSES).
+OPEN = "open"
 MAX_SEARCH_TERMS = 4
 #: Row ids are 32-bit integers on PostgreSQL: a cursor holding a larger one is garbled.
 _MAX_ID = 2**31 - 1
@@ -64,7 +66,10 @@ _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 
 @dataclass(frozen=True)
 class QueueFilters:
-    """What the queue shows (owner: a staff user's id; unassigned: leads with no owner)."""
+    """What the queue shows (owner: a staff user's id; unassigned: leads with no owner).
+
+    status: one status, or OPEN for every status but the closed ones.
+    """
 
     status: str | None = None
     owner: int | None = None
@@ -190,6 +195,7 @@ class TabCounts:
     cap: int
     by_status: dict[str, int] = field(default_factory=dict)
     all: int = 0
+    open: int = 0  # every status but the closed ones
     mine: int = 0
     unassigned: int = 0
     overdue: int = 0
@@ -279,7 +285,9 @@ def _conditions(
         if scope is None:
             scope = or_(Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None))
         where.append(scope)
-    if filters.status and "status" not in skip:
+    if filters.status == OPEN and "status" not in skip:
+        where.append(Lead.status.not_in(sorted(CLOSED_STATUSES)))
+    elif filters.status and "status" not in skip:
         where.append(Lead.status == filters.status)
     if "owner" not in skip:
         if filters.unassigned:
@@ -382,6 +390,10 @@ def fetch_page(
         order = range(0)
     found: list[tuple[int, Row[Any]]] = []
     for index in order:
+        if filters.overdue and segments[index].only == "no_follow_up":
+            # Overdue means a follow-up date in the past: nothing without one can match, and
+            # asking would walk every such lead to find none.
+            continue
         values = start.values if start is not None and index == start.segment else None
         stmt = _segment_stmt(base, segments[index], values, backwards).limit(size + 1 - len(found))
         found.extend((index, row) for row in session.execute(stmt))
@@ -473,7 +485,52 @@ def tab_counts(
     counts = TabCounts(cap=cap, by_status={s: row[s] for s in LEAD_STATUSES})
     counts.mine, counts.unassigned, counts.overdue = row["mine"], row["unassigned"], row["overdue"]
     counts.all = sum(counts.by_status.values())
+    counts.open = sum(n for s, n in counts.by_status.items() if s not in CLOSED_STATUSES)
     return counts
+
+
+def neighbours(
+    session: Session,
+    filters: QueueFilters,
+    viewer: Viewer,
+    lead: Lead,
+    *,
+    now: dt.datetime,
+    default_country: str = "US",
+) -> tuple[int | None, int | None]:
+    """The ids of the leads just before and after this one in the queue these filters and
+    sort show (None at either end), as far as the viewer may see them.
+
+    Keyset neighbours: the lead's own sort key is the cursor, so each is one short range
+    scan (LIMIT 2) on the index the queue page uses, and they are found whether or not the
+    lead still matches the filters (a status just changed may have taken it out of view).
+    """
+    sort = filters.sort if filters.sort in SORTS else "newest"
+    segments = _SEGMENTS[sort]
+    segment = 0
+    for index, candidate in enumerate(segments):
+        has_date = lead.next_follow_up_at is not None
+        if candidate.only is None or (candidate.only == "has_follow_up") == has_date:
+            segment = index
+            break
+    here = Cursor(sort, segment, tuple(getattr(lead, key.name) for key in segments[segment].keys))
+    token = here.encode()
+
+    def one(after: str | None = None, before: str | None = None) -> int | None:
+        page = fetch_page(
+            session,
+            filters,
+            viewer,
+            now=now,
+            size=1,
+            after=after,
+            before=before,
+            columns=(Lead.id, Lead.last_submitted_at, Lead.next_follow_up_at),
+            default_country=default_country,
+        )
+        return page.rows[0].id if page.rows else None
+
+    return one(before=token), one(after=token)
 
 
 @dataclass(frozen=True)

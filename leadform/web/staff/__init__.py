@@ -8,7 +8,16 @@ from flask_login import current_user
 # Each view module adds its routes to the blueprint when imported.
 from . import auth, delivery_views, lead_views, spam_views, views  # noqa: F401
 from .blueprint import bp
-from .display import duration, mailto_href, staff_time, staff_time_iso, staff_tz_label, tel_href
+from .display import (
+    duration,
+    mailto_href,
+    phone_display,
+    staff_time,
+    staff_time_iso,
+    staff_tz_label,
+    tel_href,
+)
+from .spam_views import to_review_badge
 
 
 def init_app(app: Flask) -> None:
@@ -21,6 +30,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(tel_href, "tel_href")
     app.add_template_global(staff_tz_label, "staff_tz_label")
     app.add_template_global(delivery_views.delivery_attention, "delivery_attention")
+    # One way to show a phone number on every staff page (queue, lead, spam review).
+    app.add_template_global(phone_display, "phone_display")
+    app.add_template_global(to_review_badge, "spam_to_review")
 
     # Flask-Login's context processor loads the user on every template render, public pages
     # included, where "strong" session protection would then rewrite an anonymous visitor's

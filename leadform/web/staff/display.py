@@ -9,6 +9,17 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from ...context import settings
+from ...core.intake.validation import start_term_label
+
+__all__ = [
+    "duration",
+    "phone_display",
+    "staff_time",
+    "staff_time_iso",
+    "staff_tz",
+    "staff_tz_label",
+    "start_term_label",
+]
 
 
 def staff_tz() -> ZoneInfo:
@@ -67,26 +78,26 @@ def staff_tz_label() -> str:
     return f"{city} ({dt.datetime.now(tz):%Z})"
 
 
-def phone_display(e164: str | None) -> str:
-    """An E.164 number formatted for reading: national in its own country, else international."""
-    if not e164:
+def phone_display(number: str | None, country: str | None = None) -> str:
+    """A phone number as staff read it everywhere: national for the staff's own country
+    (settings.default_country), international for any other, "+44 20 7946 0958".
+
+    `number` is E.164 (a lead's) or as typed (a held request's, read in `country`, else in
+    the default country); a number that does not parse as a valid one is shown as typed.
+    """
+    if not number:
         return ""
+    home = settings().default_country
+    region = country if country and len(country) == 2 and country.isalpha() else home
     try:
-        number = phonenumbers.parse(e164, None)
+        parsed = phonenumbers.parse(number, region.upper())
     except phonenumbers.NumberParseException:
-        return e164
-    region = phonenumbers.region_code_for_number(number)
+        return number
+    if not phonenumbers.is_valid_number(parsed):
+        return number
     style = (
         phonenumbers.PhoneNumberFormat.NATIONAL
-        if region == settings().default_country
+        if phonenumbers.region_code_for_number(parsed) == home
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
-    return phonenumbers.format_number(number, style)
-
-
-def start_term_label(value: str) -> str:
-    """ "2027-spring" as "Spring 2027"; "undecided" as "Not sure yet"."""
-    if value == "undecided":
-        return "Not sure yet"
-    year, _, season = value.partition("-")
-    return f"{season.title()} {year}" if year.isdigit() and season else value
+    return phonenumbers.format_number(parsed, style)

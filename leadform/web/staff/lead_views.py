@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from ...context import get_session, settings
@@ -25,8 +25,9 @@ from ...vocab import CONTACT_CHANNELS, CONTACT_OUTCOMES, STATUS_LABELS
 from ..forms import filled, select_choices
 from .access import actor, is_db_id, role_required
 from .blueprint import bp
-from .display import phone_display, staff_time, staff_tz, start_term_label
+from .display import staff_time, staff_tz, start_term_label
 from .forms import AssignForm, ClaimForm, ContactForm, FollowUpForm, NoteForm, StatusForm
+from .views import from_value, lead_nav, queue_args
 
 RenderResult = tuple[str, int]
 
@@ -60,6 +61,12 @@ def _default_forms(lead: Lead) -> dict[str, Any]:
     }
 
 
+def _keep_from() -> dict[str, Any]:
+    """The queue view the lead page was opened from, for the URL of a link or form on it."""
+    raw = request.args.get("from")
+    return {} if raw is None else {"from": from_value(queue_args(raw))}
+
+
 def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> RenderResult:
     """Render the lead page; the core adds the view's audit row, which the caller commits."""
     db = get_session()
@@ -67,6 +74,7 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
     page = lead_page.lead_page(
         db, lead, actor(), now=now, speed_target=settings().speed_to_lead_minutes
     )
+    nav = lead_nav(lead, request.args.get("from"))
     all_forms = _default_forms(lead)
     all_forms.update(forms)
     if page.can_assign:
@@ -96,9 +104,10 @@ def _render(lead: Lead, code: int = 200, failed: str = "", **forms: Any) -> Rend
         education_labels=dict(EDUCATION_LEVELS),
         military_labels=dict(MILITARY_AFFILIATIONS),
         country_names=dict(country_choices()),
-        phone_display=phone_display,
         start_term_label=start_term_label,
         failed=failed,
+        nav=nav,
+        keep={"from": nav.origin} if nav is not None else {},
         **all_forms,
     )
     return html, code
@@ -148,7 +157,8 @@ def _lead_action(
         return _rejected(lead_id, name, form, exc)
     db.commit()
     flash(message, "success")
-    return redirect(url_for("staff.lead_detail", lead_id=lead.id), code=303)
+    # Back to the lead page as it was opened: with the queue view it came from.
+    return redirect(url_for("staff.lead_detail", lead_id=lead.id, **_keep_from()), code=303)
 
 
 def _rejected(lead_id: int, name: str, form: Any, exc: ActionError | None = None) -> Any:

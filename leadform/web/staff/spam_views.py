@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
@@ -10,6 +10,7 @@ from ...context import get_session, settings
 from ...core import audit
 from ...core import quarantine as spam
 from ...core.errors import NotFound
+from ...db import utcnow
 from ...models import Submission
 from .access import actor, can_see_evidence, is_db_id, role_required, user
 from .blueprint import bp
@@ -24,18 +25,21 @@ QUERY_ARGS: tuple[str, ...] = ("view", "after")
 def spam_review() -> str:
     """Held submissions to review (or the reviewed ones), newest first."""
     reviewed = request.args.get("view") == "reviewed"
-    raw_after = request.args.get("after", "")
-    after = int(raw_after) if is_db_id(raw_after) else None
+    after = request.args.get("after") or None
     db = get_session()
     page = spam.quarantine_page(db, reviewed=reviewed, after=after)
     pending = spam.pending_count(db)
+    g.spam_pending = pending  # the header's badge shows the same count
+    # A request that can never become a lead shows why instead of a button that would fail.
+    config = settings()
+    problems = {} if reviewed else {s.id: spam.release_problem(s, config) for s in page.submissions}
     # Quarantined requests hold personal data too: every view of them is audited.
     audit.record(
         db,
         "spam.viewed",
         actor(),
         view="reviewed" if reviewed else "to_review",
-        after=after,
+        after=page.after,
         submission_ids=[item.id for item in page.submissions],
     )
     db.commit()
@@ -43,11 +47,22 @@ def spam_review() -> str:
         "staff/spam.html",
         page=page,
         reviewed=reviewed,
-        pending=pending,
-        count_cap=spam.COUNT_CAP,
+        pending=spam.pending_label(pending),
+        problems=problems,
         reason_labels=spam.reason_labels,
         show_evidence=can_see_evidence(user()),
     )
+
+
+def to_review_badge() -> str:
+    """The staff header's count next to "Spam" for managers: "" when nothing waits.
+
+    One capped count per page (spam.pending_count), reused when the page counted already.
+    """
+    if "spam_pending" not in g:
+        g.spam_pending = spam.pending_count(get_session())
+    pending: int = g.spam_pending
+    return spam.pending_label(pending) if pending else ""
 
 
 def _back() -> Response:
@@ -71,7 +86,9 @@ def spam_release(submission_id: int) -> Response:
     # name the request by its number, never the person (names, emails stay on the page).
     request_no = f"Request #{held.id}"
     try:
-        outcome = spam.release(db, held, actor(), settings(), served_url=request.host_url)
+        outcome = spam.release(
+            db, held, actor(), settings(), served_url=request.host_url, now=utcnow()
+        )
         db.commit()
     except spam.ReleaseError as exc:
         db.rollback()

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (
     flash,
@@ -25,19 +25,30 @@ from ...context import get_session, settings
 from ...core import audit
 from ...core.accounts import users
 from ...core.errors import ActionError
+from ...core.intake.validation import bad_characters
 from ...core.leads import actions, export, queue
 from ...core.leads.queue import Directory
 from ...db import utcnow
-from ...models import StaffUser
-from ...vocab import LEAD_STATUSES, STATUS_LABELS
+from ...models import Lead, StaffUser
+from ...vocab import CLOSED_STATUSES, LEAD_STATUSES, STATUS_LABELS
 from ..forms import BaseForm, plain_text, select_choices
 from .access import actor, has_role, is_db_id, role_required, speed_to_lead_minutes, user
 from .blueprint import bp
-from .display import staff_tz
+from .display import phone_display, staff_tz
 from .forms import plausible_year
 
 #: Query-string keys that keep the reader's place in the queue.
 PAGE_ARGS: tuple[str, ...] = ("after", "before")
+#: Where a counselor starts when the URL names no filter: their own leads, the closed ones
+#: (vocab.CLOSED_STATUSES) left out. Managers start on every lead.
+COUNSELOR_START: dict[str, str] = {"owner": "me", "status": queue.OPEN}
+#: Every lead the viewer may see: an explicit owner, so a counselor's links keep this view
+#: instead of falling back to COUNSELOR_START.
+EVERY_LEAD: dict[str, str] = {"owner": "any"}
+#: The longest query string a lead page carries back to its queue view (`?from=`), and the
+#: longest value in it (a search, a cursor, a campaign name all fit).
+MAX_FROM = 2000
+MAX_ARG = 400
 
 
 class QueueFilterForm(BaseForm):
@@ -89,19 +100,22 @@ class QueueRow:
 def _filter_form(args: Mapping[str, str], directory: Directory) -> QueueFilterForm:
     form = QueueFilterForm(formdata=MultiDict(args))
     form.status.choices = select_choices(
-        ((s, STATUS_LABELS[s]) for s in LEAD_STATUSES), blank="Any status"
+        [(queue.OPEN, "Open (not closed)"), *((s, STATUS_LABELS[s]) for s in LEAD_STATUSES)],
+        blank="Any status",
     )
-    owners = [("me", "Me"), ("none", "Unassigned")]
+    owners = [("any", "Anyone"), ("me", "Me"), ("none", "Unassigned")]
     if has_role(user(), "manager"):
         owners += [
             (str(u.id), u.name if u.active else f"{u.name} (inactive)") for u in directory.staff
         ]
-    form.owner.choices = select_choices(owners, blank="Anyone")
+    form.owner.choices = select_choices(owners)
     form.program.choices = select_choices(
         ((p.slug, p.name) for p in directory.programs), blank="All programs"
     )
     form.sort.choices = select_choices(queue.SORTS.items())
     form.validate()
+    if not args.get("sort") and form.overdue.data:
+        form.sort.data = "follow_up"  # overdue follow-ups: the most overdue first
     return form
 
 
@@ -116,7 +130,7 @@ def _filters_from(form: QueueFilterForm, directory: Directory) -> queue.QueueFil
     owner_id = None
     if owner == "me":
         owner_id = user().id
-    elif owner not in (None, "none"):
+    elif owner not in (None, "none", "any"):
         owner_id = int(owner)
     program = ok("program")
     program_ids = {p.slug: p.id for p in directory.programs}
@@ -140,6 +154,46 @@ def _filters_from(form: QueueFilterForm, directory: Directory) -> queue.QueueFil
 def _filter_args(args: Mapping[str, str]) -> dict[str, str]:
     """The filter parameters present in a query string, for links, audit and the export."""
     return {key: args[key] for key in queue.FILTER_ARGS if args.get(key)}
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """A view of the queue as a query string selects it (the queue page, the export and
+    a lead page opened from the queue read it the same way)."""
+
+    form: QueueFilterForm
+    filters: queue.QueueFilters
+    #: The filter parameters in effect, for links (a value with an error included: shown).
+    current: dict[str, str]
+    #: A counselor's starting view (COUNSELOR_START), chosen because the URL named no filter.
+    started: bool
+
+
+def queue_view(args: Mapping[str, str], directory: Directory) -> QueueView:
+    """The filters a query string selects, with a counselor's start view when it names none."""
+    started = not has_role(user(), "manager") and not any(k in args for k in queue.FILTER_ARGS)
+    if started:
+        args = COUNSELOR_START
+    form = _filter_form(args, directory)
+    return QueueView(form, _filters_from(form, directory), _filter_args(args), started)
+
+
+def queue_args(query: str | None) -> dict[str, str]:
+    """The queue's own parameters (filters and page) in a query string a form or link
+    carried back; anything else, any excess and any value with control characters (NUL
+    among them, which PostgreSQL refuses outright) is dropped."""
+    keep = set(queue.FILTER_ARGS) | set(PAGE_ARGS)
+    pairs = parse_qsl((query or "")[:MAX_FROM])[:50]
+    return {
+        key: value
+        for key, value in pairs
+        if key in keep and value and len(value) <= MAX_ARG and not bad_characters(value)
+    }
+
+
+def from_value(args: Mapping[str, str]) -> str:
+    """A queue view's parameters as one `from` value for the lead pages it links to."""
+    return urlencode(args)
 
 
 def _applied_args(current: dict[str, str], form: QueueFilterForm) -> dict[str, str]:
@@ -171,7 +225,7 @@ def _rows(page: queue.Page, directory: Directory, now: dt.datetime) -> list[Queu
             id=r.id,
             name=f"{r.first_name} {r.last_name}".strip(),
             email=r.email,
-            phone=r.phone or "",
+            phone=phone_display(r.phone),
             program=programs.get(r.program_id, ""),
             status=r.status,
             owner=staff.get(r.owner_id, "") if r.owner_id else "",
@@ -187,15 +241,55 @@ def _rows(page: queue.Page, directory: Directory, now: dt.datetime) -> list[Queu
     ]
 
 
-def lead_url(lead_id: int) -> str:
-    """The lead page's URL."""
-    return url_for("staff.lead_detail", lead_id=lead_id)
+def lead_url(lead_id: int, origin: str | None = None) -> str:
+    """The lead page's URL; `origin`: the queue view it was opened from (see from_value)."""
+    if origin is None:
+        return url_for("staff.lead_detail", lead_id=lead_id)
+    return url_for("staff.lead_detail", lead_id=lead_id, **_url_args({"from": origin}))
 
 
-def _url_maker(current: dict[str, str]) -> Callable[..., str]:
+@dataclass(frozen=True)
+class LeadNav:
+    """A lead page opened from a queue view: the way back to it and the leads around it."""
+
+    #: The view's parameters as the `from` value this lead page's links and forms carry on.
+    origin: str
+    queue_url: str
+    previous_url: str | None
+    next_url: str | None
+
+
+def lead_nav(lead: Lead, raw_from: str | None) -> LeadNav | None:
+    """The queue view a lead page was opened from (`?from=`, only the queue's own
+    parameters kept), or None when it was opened some other way."""
+    if raw_from is None:
+        return None
+    args = queue_args(raw_from)
+    origin = from_value(args)
+    db = get_session()
+    view = queue_view(args, Directory.load(db))
+    before, after = queue.neighbours(
+        db,
+        view.filters,
+        queue.viewer_of(actor()),
+        lead,
+        now=utcnow(),
+        default_country=settings().default_country,
+    )
+    return LeadNav(
+        origin=origin,
+        queue_url=url_for("staff.queue", **_url_args(args)),
+        previous_url=lead_url(before, origin) if before is not None else None,
+        next_url=lead_url(after, origin) if after is not None else None,
+    )
+
+
+def _url_maker(current: dict[str, str], *, manager: bool) -> Callable[..., str]:
     def queue_url(**changes: Any) -> str:
-        args = {**current, **changes}
-        return url_for("staff.queue", **{k: v for k, v in args.items() if v not in (None, "")})
+        args = {k: v for k, v in {**current, **changes}.items() if v not in (None, "")}
+        if not manager and not any(k in args for k in queue.FILTER_ARGS):
+            args.update(EVERY_LEAD)  # no filter left: every lead, not the start view again
+        return url_for("staff.queue", **args)
 
     return queue_url
 
@@ -208,9 +302,8 @@ def queue_page() -> str:
     now = utcnow()
     config = settings()
     directory = Directory.load(db)
-    form = _filter_form(request.args, directory)
-    filters = _filters_from(form, directory)
-    current = _filter_args(request.args)
+    view = queue_view(request.args, directory)
+    form, filters, current = view.form, view.filters, view.current
     page, counts = queue.view_queue(
         db,
         filters,
@@ -225,9 +318,13 @@ def queue_page() -> str:
     )
     db.commit()
     bulk = None
-    if has_role(user(), "manager"):
-        bulk = BulkForm(formdata=None, return_to=request.query_string.decode("latin-1"))
+    manager = has_role(user(), "manager")
+    here = {**current, **{k: request.args[k] for k in PAGE_ARGS if request.args.get(k)}}
+    if manager:
+        bulk = BulkForm(formdata=None, return_to=urlencode(here))
         _bulk_choices(bulk, directory)
+    origin = from_value(here)
+    queue_url = _url_maker(current, manager=manager)
     return render_template(
         "staff/queue.html",
         form=form,
@@ -237,11 +334,17 @@ def queue_page() -> str:
         counts=counts,
         statuses=LEAD_STATUSES,
         status_labels=STATUS_LABELS,
-        queue_url=_url_maker(current),
+        queue_url=queue_url,
         export_url=url_for("staff.export_csv", **_url_args(_applied_args(current, form))),
-        lead_url=lead_url,
+        lead_url=lambda lead_id: lead_url(lead_id, origin),
         bulk=bulk,
         current=current,
+        started=view.started,
+        # "Clear all": a counselor's everything is explicit, else it would be the start view.
+        clear_url=queue_url(**dict.fromkeys(current)),
+        show_clear=bool(current) and (manager or current != EVERY_LEAD),
+        open_only=filters.status == queue.OPEN,
+        closed_labels=[STATUS_LABELS[s] for s in LEAD_STATUSES if s in CLOSED_STATUSES],
         speed_to_lead=speed_to_lead_minutes(),
         sort_label=queue.SORTS.get(filters.sort, queue.SORTS["newest"]),
         advanced_open=any(
@@ -266,9 +369,7 @@ def _bulk_choices(form: BulkForm, directory: Directory) -> None:
 
 def _back_to_queue(return_to: str | None) -> Response:
     """Redirect to the queue with the filters (and page) the bulk form was sent from."""
-    keep = set(queue.FILTER_ARGS) | set(PAGE_ARGS)
-    args = {k: v for k, v in parse_qsl(return_to or "")[:50] if k in keep and v}
-    return redirect(url_for("staff.queue", **_url_args(args)), code=303)
+    return redirect(url_for("staff.queue", **_url_args(queue_args(return_to))), code=303)
 
 
 @bp.post("/leads/bulk")
@@ -335,7 +436,8 @@ def export_csv() -> Response:
     db = get_session()
     now = utcnow()
     directory = Directory.load(db)
-    form = _filter_form(request.args, directory)
+    view = queue_view(request.args, directory)
+    form = view.form
     errors = [f"{field.label.text}: {field.errors[0]}" for field in form if field.errors]
     if errors:
         # The queue shows a bad filter and ignores it; a download can't show anything, and
@@ -343,20 +445,22 @@ def export_csv() -> Response:
         db.rollback()
         message = "Nothing was exported: fix these filters first.\n" + "\n".join(errors)
         return Response(message + "\n", status=422, mimetype="text/plain")
-    filters = _filters_from(form, directory)
+    filters = view.filters
     who = actor()
     viewer = queue.viewer_of(who)
     country = settings().default_country
-    current = _applied_args(_filter_args(request.args), form)
+    current = _applied_args(view.current, form)
     expected = queue.count(db, filters, viewer, now=now, default_country=country)
     # Audited and committed before the first byte leaves: an export cut short (or a client
     # that disconnects) is still on record, with the filters and how many rows it selected.
     audit.record(db, "leads.exported", who, filters=current, row_count=expected)
     db.commit()
-    programs, staff = directory.program_names(), directory.staff_names()
+    labels = export.Labels.load(
+        db, directory.program_names(), directory.staff_names(), settings().staff_tz
+    )
 
     def stream() -> Iterator[str]:
-        yield export.csv_lines([export.HEADER])
+        yield export.header()
         sent = 0
         for rows in export.batches(db, filters, viewer, now=now, default_country=country):
             # The export's documented exception to one commit per request: each batch ends
@@ -364,11 +468,12 @@ def export_csv() -> Response:
             db.commit()
             if rows:
                 sent += len(rows)
-                yield export.rows_csv(rows, programs, staff)
+                yield export.rows_csv(rows, labels)
         audit.record(db, "leads.export_completed", who, row_count=sent)
         db.commit()
 
-    response = Response(stream_with_context(stream()), mimetype="text/csv")
+    # UTF-8 (with the BOM header() starts with): Excel then reads accents right.
+    response = Response(stream_with_context(stream()), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="leads-{now:%Y-%m-%d}.csv"'
     return response
 
