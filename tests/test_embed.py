@@ -339,4 +339,19 @@ def test_rate_limit_applies_to_embed_posts(client, db):
     allow(db, SITE)
     data = {**served_fields(client), **valid_form()}
     codes = [embed_post(client, data).status_code for _ in range(3)]
-    assert codes[-1] == 429
+    assert codes == [200, 200, 429]
+    limited = embed_post(client, data)
+    # Shown in the frame (not a frame the browser blocks), saying what happened.
+    assert "X-Frame-Options" not in limited.headers
+    assert SITE in limited.headers["Content-Security-Policy"]
+    assert "Too many requests" in limited.get_data(as_text=True)
+
+
+def test_rate_limit_is_one_budget_for_both_doors(client, db):
+    allow(db, SITE)
+    data = {**served_fields(client), **valid_form()}
+    public = hidden_fields(client.get("/request-info").get_data(as_text=True))
+    sent = {**public, **valid_form(email="other@example.com")}
+    assert client.post("/request-info", data=sent).status_code == 303
+    assert embed_post(client, data).status_code == 200
+    assert embed_post(client, data).status_code == 429

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    render_template,
+    request,
+    send_from_directory,
+)
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
@@ -22,7 +30,7 @@ from ...core.intake.catalog import Catalog, ProgramInfo
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, issue_form_token
 from ..extensions import csrf, limiter
-from ..request_form.receive import catalog_cache, receive
+from ..request_form.receive import SUBMIT_LIMIT_SCOPE, catalog_cache, receive, submit_limit
 from ..security import allow_framing_by
 from .forms import EmbedForm
 
@@ -32,16 +40,21 @@ _ALLOWLIST = "leadform.embed_allowlist"
 SCRIPT_MAX_AGE = 3600
 
 
-def _submit_limit() -> str:
-    return str(current_app.config["SUBMIT_RATE_LIMIT"])
-
-
 @bp.record_once
 def _init_cache(state: BlueprintSetupState) -> None:
     # Read per request, kept per process like the catalog (CATALOG_CACHE_SECONDS).
     state.app.extensions[_ALLOWLIST] = embeds.AllowlistCache(
         state.app.config["CATALOG_CACHE_SECONDS"]
     )
+
+
+@bp.after_request
+def _frame_error_pages_too(response: Response) -> Response:
+    """An answer the view did not make (429 from the rate limit, 403, 500) shows in the
+    frame on an allowed site too, rather than as a frame the browser blocked."""
+    if "frame_ancestors" not in g and request.endpoint != "embed.script":
+        allow_framing_by(allowlist())
+    return response
 
 
 def allowlist() -> frozenset[str]:
@@ -86,7 +99,7 @@ def script() -> Response:
 @bp.route("/embed/<slug>", methods=["GET", "POST"])
 # No session, so no CSRF token: the Origin check, the signed form token and the rate limit.
 @csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
-@limiter.limit(_submit_limit, methods=["POST"])
+@limiter.shared_limit(submit_limit, scope=SUBMIT_LIMIT_SCOPE, methods=["POST"])
 def form_page(slug: str | None) -> str | tuple[str, int]:
     """The form for the iframe (a program's, or with the selector); POST stores the request."""
     allowed = allowlist()

@@ -35,7 +35,13 @@ from ...db import utcnow
 from .. import errors
 from ..extensions import csrf, limiter
 from ..request_form.forms import RequestInfoForm
-from ..request_form.receive import catalog_cache, receive, token_for_page
+from ..request_form.receive import (
+    SUBMIT_LIMIT_SCOPE,
+    catalog_cache,
+    receive,
+    submit_limit,
+    token_for_page,
+)
 from .page_cache import FormPageCache
 
 bp = Blueprint("public", __name__)
@@ -49,10 +55,6 @@ NOT_SAVED_NOTICE = (
 #: Pages carrying per-visitor values (CSRF and form tokens, what someone typed, the program
 #: they asked about): no shared cache may keep them, nor the browser store them.
 PRIVATE_PAGES = frozenset({"public.program_page", "public.request_info", "public.thanks"})
-
-
-def _submit_limit() -> str:
-    return str(current_app.config["SUBMIT_RATE_LIMIT"])
 
 
 @bp.record_once
@@ -111,7 +113,7 @@ def program_page(slug: str) -> str | tuple[str, int]:
 @bp.route("/request-info", methods=["GET", "POST"])
 # Checked below, so that a stale token re-renders the form instead of a 400.
 @csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
-@limiter.limit(_submit_limit, methods=["POST"])
+@limiter.shared_limit(submit_limit, scope=SUBMIT_LIMIT_SCOPE, methods=["POST"])
 def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""
     if request.method != "POST":  # GET, and HEAD (uptime monitors, link checkers)

@@ -32,6 +32,16 @@ RESUBMIT_NOTICE = (
 _CATALOG = "leadform.catalog_cache"
 
 
+def submit_limit() -> str:
+    """SUBMIT_RATE_LIMIT, read per request (tests change it)."""
+    return str(current_app.config["SUBMIT_RATE_LIMIT"])
+
+
+#: The per-IP submission limit, one budget for every web door (program pages and embed),
+#: so a second door does not double what one address may send.
+SUBMIT_LIMIT_SCOPE = "request-info-submit"
+
+
 def init_app(app: Flask) -> None:
     """One per-process catalog cache (CATALOG_CACHE_SECONDS) for every door of the app."""
     app.extensions[_CATALOG] = CatalogCache(app.config["CATALOG_CACHE_SECONDS"])
