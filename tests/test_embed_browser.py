@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -173,11 +174,11 @@ def stored_submission(app: Any) -> dict[str, Any] | None:
 
 
 def expect_height_follows_content(page: Page, frame: Frame) -> None:
-    page.wait_for_function(
-        "h => Math.abs(document.querySelector('iframe.leadform-embed')"
-        ".getBoundingClientRect().height - h) <= 1",
-        arg=content_height(frame),
-    )
+    """The iframe becomes as tall as the page inside it (both measured as they settle)."""
+    deadline = time.monotonic() + 8
+    while abs(frame_height(page) - content_height(frame)) > 1:
+        assert time.monotonic() < deadline, (frame_height(page), content_height(frame))
+        page.wait_for_timeout(50)
 
 
 def run_embed_flow(app: Any, page: Page, host: HostSite, consent_text: str) -> None:
