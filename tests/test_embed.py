@@ -355,3 +355,11 @@ def test_rate_limit_is_one_budget_for_both_doors(client, db):
     assert client.post("/request-info", data=sent).status_code == 303
     assert embed_post(client, data).status_code == 200
     assert embed_post(client, data).status_code == 429
+
+
+def test_embed_pages_are_private_and_not_stored(client, db):
+    allow(db, SITE)
+    form = client.get(embed_url())
+    assert form.headers["Cache-Control"] == "private, no-store"  # a token per visitor
+    thanks = embed_post(client, {**served_fields(client), **valid_form()})
+    assert thanks.headers["Cache-Control"] == "private, no-store"

@@ -140,6 +140,9 @@ class AllowlistCache:
         self.ttl = float(ttl)
         # (origins, monotonic expiry) replaced as one value, so threads never see half of it.
         self._entry: tuple[frozenset[str], float] | None = None
+        # The last list read, however old: what an embed page is framed with when the
+        # database cannot be reached (the form comes back with the person's answers).
+        self._last: frozenset[str] = frozenset()
 
     def origins(self, session: Callable[[], Session]) -> frozenset[str]:
         """The allowed origins, from memory while fresh, else read in `session()`."""
@@ -148,6 +151,11 @@ class AllowlistCache:
         if entry is not None and now < entry[1]:
             return entry[0]
         origins = read_allowlist(session())
+        self._last = origins
         if self.ttl > 0:
             self._entry = (origins, now + self.ttl)
         return origins
+
+    def last_known(self) -> frozenset[str]:
+        """The last list this process read, stale or not (empty before the first read)."""
+        return self._last

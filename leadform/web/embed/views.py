@@ -17,11 +17,13 @@ from flask import (
     abort,
     current_app,
     g,
+    make_response,
     render_template,
     request,
     send_from_directory,
 )
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from ...context import get_session, settings
@@ -29,8 +31,16 @@ from ...core import embeds
 from ...core.intake.catalog import Catalog, ProgramInfo
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, issue_form_token
+from .. import errors
 from ..extensions import csrf, limiter
-from ..request_form.receive import SUBMIT_LIMIT_SCOPE, catalog_cache, receive, submit_limit
+from ..request_form.receive import (
+    NOT_SAVED_NOTICE,
+    SUBMIT_LIMIT_SCOPE,
+    catalog_cache,
+    keep_token_after_outage,
+    receive,
+    submit_limit,
+)
 from ..security import allow_framing_by
 from .forms import EmbedForm
 
@@ -49,18 +59,34 @@ def _init_cache(state: BlueprintSetupState) -> None:
 
 
 @bp.after_request
-def _frame_error_pages_too(response: Response) -> Response:
-    """An answer the view did not make (429 from the rate limit, 403, 500) shows in the
-    frame on an allowed site too, rather than as a frame the browser blocked."""
-    if "frame_ancestors" not in g and request.endpoint != "embed.script":
-        allow_framing_by(allowlist())
+def _embed_headers(response: Response) -> Response:
+    """Private pages, and framing for answers the view did not make.
+
+    The form and thanks carry per-visitor values (the form token, what was typed): no
+    shared cache may keep them, nor the browser store them. An answer the view did not make
+    (429 from the rate limit, a refused POST, a 503) shows in the frame on an allowed site
+    too, rather than as a frame the browser blocked.
+    """
+    if request.endpoint != "embed.form_page":
+        return response
+    response.headers["Cache-Control"] = "private, no-store"
+    if "frame_ancestors" not in g:
+        try:
+            origins = allowlist()
+        except SQLAlchemyError:  # the database is down: the list as last read
+            origins = _allowlist_cache().last_known()
+        allow_framing_by(origins)
     return response
+
+
+def _allowlist_cache() -> embeds.AllowlistCache:
+    cache: embeds.AllowlistCache = current_app.extensions[_ALLOWLIST]
+    return cache
 
 
 def allowlist() -> frozenset[str]:
     """The origins allowed to embed the form (per-process cache)."""
-    cache: embeds.AllowlistCache = current_app.extensions[_ALLOWLIST]
-    return cache.origins(get_session)
+    return _allowlist_cache().origins(get_session)
 
 
 @dataclass(frozen=True)
@@ -100,11 +126,16 @@ def script() -> Response:
 # No session, so no CSRF token: the Origin check, the signed form token and the rate limit.
 @csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
 @limiter.shared_limit(submit_limit, scope=SUBMIT_LIMIT_SCOPE, methods=["POST"])
-def form_page(slug: str | None) -> str | tuple[str, int]:
+def form_page(slug: str | None) -> str | tuple[str, int] | Response:
     """The form for the iframe (a program's, or with the selector); POST stores the request."""
+    if request.method == "POST":  # else GET, or HEAD
+        try:
+            return _handle_post(slug, allowlist())
+        except SQLAlchemyError as exc:
+            if not errors.database_unavailable(exc):
+                raise
+            return _not_saved_yet(exc, slug)
     allowed = allowlist()
-    if request.method == "POST":
-        return _handle_post(slug, allowed)
     catalog = catalog_cache().catalog(get_session)
     # A program no longer offered (an old embed): the form with the selector, not an error.
     program = catalog.by_slug.get(slug) if slug else None
@@ -194,6 +225,28 @@ def _render_form(
         form_action=request.path,
     )
     return html, status
+
+
+def _not_saved_yet(exc: SQLAlchemyError, slug: str | None) -> str | tuple[str, int] | Response:
+    """The database could not be reached: the form again in the frame, every value kept, 503.
+
+    As on the program pages: from the catalog and allowlist this process last read, with
+    the same form token, so sending it again later stores it once.
+    """
+    errors.log_database_unavailable(exc)
+    catalog = catalog_cache().last_known()
+    if catalog is None or catalog.consent is None:
+        return errors.database_unavailable_response()
+    allowed = _allowlist_cache().last_known()
+    form = EmbedForm(request.form, programs=catalog.programs)
+    host = _host(form.parent_origin.data, form.page_url.data, allowed)
+    form.parent_origin.data = host.origin
+    form.page_url.data = host.page_url
+    _allow_framing(host, allowed)
+    keep_token_after_outage(form, catalog)
+    program = catalog.by_slug.get(slug) if slug else None
+    html, status = _render_form(form, catalog, program=program, notice=NOT_SAVED_NOTICE, status=503)
+    return make_response(html, status, {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)})
 
 
 def _unavailable() -> tuple[str, int]:

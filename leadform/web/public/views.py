@@ -29,28 +29,25 @@ from ...core.intake.catalog import (
 )
 from ...core.intake.email_typos import hint_data, suggest_email
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
-from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
+from ...core.intake.tokens import FormToken, issue_form_token
 from ...core.prospect_email import read_opt_out_token, withdraw_email
 from ...db import utcnow
 from .. import errors
 from ..extensions import csrf, limiter
 from ..request_form.forms import RequestInfoForm
 from ..request_form.receive import (
+    NOT_SAVED_NOTICE,
     SUBMIT_LIMIT_SCOPE,
     catalog_cache,
+    keep_token_after_outage,
     receive,
     submit_limit,
-    token_for_page,
 )
 from .page_cache import FormPageCache
 
 bp = Blueprint("public", __name__)
 _PAGES = "leadform.form_pages"
 
-NOT_SAVED_NOTICE = (
-    "We couldn't save your request yet because of a problem on our side. "
-    "Your answers are still here: please select Request information again in a minute."
-)
 
 #: Pages carrying per-visitor values (CSRF and form tokens, what someone typed, the program
 #: they asked about): no shared cache may keep them, nor the browser store them.
@@ -280,10 +277,8 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
 def _not_saved_yet(exc: SQLAlchemyError) -> Response:
     """The database could not be reached: the form again, every value kept, 503.
 
-    With the catalog this process last read (stale or not), so no database is needed. The
-    form token keeps its nonce and time: the same idempotency key, so if the request did
-    reach the database before the connection broke, sending it again finds it instead of
-    storing it twice, and the time trap goes on counting from when the form was first served.
+    With the catalog this process last read (stale or not), so no database is needed, and
+    the same form token (`keep_token_after_outage`).
     """
     errors.log_database_unavailable(exc)
     catalog = catalog_cache().last_known()
@@ -291,12 +286,7 @@ def _not_saved_yet(exc: SQLAlchemyError) -> Response:
         # Nothing read since this process started: the calm 503 page (back keeps the answers).
         return errors.database_unavailable_response()
     form = RequestInfoForm(request.form, programs=catalog.programs)
-    try:
-        token = read_form_token(settings(), request.form.get("form_token"))
-    except FormTokenError:
-        pass  # kept as sent: the next send shows the form with a fresh one, values kept
-    else:
-        form.form_token.data = token_for_page(token, catalog)
+    keep_token_after_outage(form, catalog)
     html, status = _render_form(form, catalog, notice=NOT_SAVED_NOTICE, status=503)
     return make_response(html, status, {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)})
 

@@ -29,6 +29,11 @@ RESUBMIT_NOTICE = (
     "Your answers are still here: please check them and select Request information again."
 )
 
+NOT_SAVED_NOTICE = (
+    "We couldn't save your request yet because of a problem on our side. "
+    "Your answers are still here: please select Request information again in a minute."
+)
+
 _CATALOG = "leadform.catalog_cache"
 
 
@@ -137,6 +142,20 @@ def receive(
         program_name=done.program.name if done.program else None,
         program_slug=done.program.slug if done.program else None,
     )
+
+
+def keep_token_after_outage(form: RequestInfoForm, catalog: Catalog) -> None:
+    """The form shown again because the database could not be reached keeps its token.
+
+    The same nonce and time: the same idempotency key, so if the request did reach the
+    database before the connection broke, sending it again finds it instead of storing it
+    twice, and the time trap goes on counting from when the form was first served.
+    """
+    try:
+        token = read_form_token(settings(), request.form.get("form_token"))
+    except FormTokenError:
+        return  # kept as sent: the next send shows the form with a fresh one, values kept
+    form.form_token.data = token_for_page(token, catalog)
 
 
 def consent_shown(db: Session, token: FormToken, catalog: Catalog) -> ConsentInfo | None:
