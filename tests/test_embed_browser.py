@@ -283,3 +283,27 @@ def test_selector_form_when_no_program_is_given(app, host_site, open_host):
     page = open_host(host.origin + "/")
     frame = form_frame(page)
     expect(frame.get_by_label("Program of interest", exact=True)).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_embed_pages_pass_axe(app, browser, live_server, consent_text, width):
+    """axe-core finds nothing serious on the embed form (blank, with errors) and its thanks."""
+    from test_accessibility import axe_problems
+
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(8000)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server}/embed/{PROGRAM}")
+        problems = axe_problems(page, "embed form")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.get_by_role("button", name="Request information").click()
+        expect(page.get_by_role("alert")).to_contain_text("Please fix")
+        problems += axe_problems(page, "embed form with errors")
+        fill_valid(page.main_frame, consent_text)
+        page.get_by_role("button", name="Request information").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Thank you")
+        problems += axe_problems(page, "embed thanks")
+        assert problems == []
+    finally:
+        context.close()
