@@ -363,3 +363,10 @@ def test_embed_pages_are_private_and_not_stored(client, db):
     assert form.headers["Cache-Control"] == "private, no-store"  # a token per visitor
     thanks = embed_post(client, {**served_fields(client), **valid_form()})
     assert thanks.headers["Cache-Control"] == "private, no-store"
+
+
+def test_embed_form_offers_the_email_hint_like_the_program_pages(client, db):
+    allow(db, SITE)
+    data = {**served_fields(client), **valid_form(email="maria@yaho.com", consent=None)}
+    body = embed_post(client, data).get_data(as_text=True)
+    assert "Did you mean <strong>maria@yahoo.com</strong>?" in body

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from ...context import get_session, settings
 from ...core import embeds
 from ...core.intake.catalog import Catalog, ProgramInfo
+from ...core.intake.email_typos import hint_data, suggest_email
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, issue_form_token
 from .. import errors
@@ -221,6 +222,9 @@ def _render_form(
         program=program,
         consent=catalog.consent,
         notice=notice,
+        # As on the program pages: only a hint, what was typed is sent as is.
+        email_suggestion=suggest_email(form.email.data or ""),
+        email_hint_data=hint_data(),
         parent_origin=form.parent_origin.data or "",
         form_action=request.path,
     )
