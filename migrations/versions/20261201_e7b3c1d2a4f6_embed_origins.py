@@ -1,7 +1,7 @@
 """embed origins: the sites allowed to frame the embeddable form
 
 Revision ID: e7b3c1d2a4f6
-Revises: 119b88fb0b4c
+Revises: c3a91e07d2b4
 Create Date: 2026-12-01 15:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import leadform.db
 
 revision: str = "e7b3c1d2a4f6"
-down_revision: str | None = "119b88fb0b4c"
+down_revision: str | None = "c3a91e07d2b4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
