@@ -20,9 +20,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .cli import migrate
     from .web import errors, security, staff
     from .web.api.views import bp as api_bp
+    from .web.embed.views import bp as embed_bp
     from .web.extensions import csrf, limiter
     from .web.health import bp as health_bp
     from .web.public.views import bp as public_bp
+    from .web.request_form import receive as request_form
 
     app = Flask(
         __name__,
@@ -35,10 +37,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    request_form.init_app(app)
 
     app.register_blueprint(public_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(embed_bp)
     staff.init_app(app)
 
     errors.init_app(app)

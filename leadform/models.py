@@ -504,6 +504,17 @@ class ApiIdempotencyRecord(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class EmbedOrigin(Base):
+    """A site allowed to frame the embeddable form (`flask embed allow ORIGIN`)."""
+
+    __tablename__ = "embed_origins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: scheme://host[:port], lower case, no default port, no path.
+    origin: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ImmutableEvidenceError(RuntimeError):
     """Something tried to change a stored Submission."""
 

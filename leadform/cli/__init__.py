@@ -31,6 +31,7 @@ from ..models import OutboxMessage, Program, StaffUser
 from ..vocab import STAFF_ROLES
 from ..worker import deliver
 from . import demo
+from .embed import embed_cli
 
 #: Who acts in an operator's command: nobody signed in, recorded as coming from the CLI.
 OPERATOR = audit.Actor(via="cli")
@@ -383,3 +384,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(apikeys_cli)
     app.cli.add_command(routing_cli)
+    app.cli.add_command(embed_cli)

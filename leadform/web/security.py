@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -35,13 +36,30 @@ def content_security_policy(*, frame_ancestors: str = "'none'") -> str:
     )
 
 
+def allow_framing_by(origins: Iterable[str]) -> None:
+    """Let these origins (and only these) frame this response: the embed pages.
+
+    The response gets `frame-ancestors` with them ('none' when there are none) and no
+    X-Frame-Options, which cannot name an origin (ALLOW-FROM is obsolete): DENY would block
+    the frame in browsers that read it first.
+    Every other response keeps `frame-ancestors 'none'` and `X-Frame-Options: DENY`.
+    """
+    g.frame_ancestors = " ".join(sorted(origins)) or "'none'"
+
+
 def set_security_headers(response: Response) -> Response:
     """Add the headers every response carries; a view may have set its own CSP first."""
-    response.headers.setdefault("Content-Security-Policy", content_security_policy())
+    ancestors: str | None = g.get("frame_ancestors")
+    if ancestors is not None:
+        response.headers.setdefault(
+            "Content-Security-Policy", content_security_policy(frame_ancestors=ancestors)
+        )
+    else:
+        response.headers.setdefault("Content-Security-Policy", content_security_policy())
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     # Not no-referrer: Flask-WTF's HTTPS CSRF check needs a same-origin Referer.
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     return response
 

@@ -1,7 +1,7 @@
 """The submit use case: every door into intake comes through here.
 
-The program pages' form, the spam release, the demo loader and the test factories (and next
-the embed form and the JSON API) hand over what arrived; this decides, in one place, the
+The program pages' form, the embed form, the spam release, the demo loader and the test
+factories (and next the JSON API) hand over what arrived; this decides, in one place, the
 order of the spam checks, which consent version applies, and what is stored. It flushes and
 never commits: the adapter commits once, and answers a replay (the idempotency key's unique
 constraint) with what was stored the first time.

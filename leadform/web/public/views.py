@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import (
     Blueprint,
     abort,
@@ -17,60 +15,47 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
 
 from ...context import get_session, settings
 from ...core.audit import Actor
-from ...core.errors import ValidationFailed
-from ...core.intake import store, submit
 from ...core.intake import validation as v
 from ...core.intake.catalog import (
     Catalog,
-    CatalogCache,
-    ConsentInfo,
     ProgramInfo,
-    consent_version,
 )
 from ...core.intake.email_typos import hint_data, suggest_email
 from ...core.intake.inquiry import UTM_FIELDS, Evidence
-from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
+from ...core.intake.tokens import FormToken, issue_form_token
 from ...core.prospect_email import read_opt_out_token, withdraw_email
 from ...db import utcnow
 from .. import errors
 from ..extensions import csrf, limiter
-from .forms import RequestInfoForm
+from ..request_form.forms import RequestInfoForm
+from ..request_form.receive import (
+    NOT_SAVED_NOTICE,
+    SUBMIT_LIMIT_SCOPE,
+    catalog_cache,
+    keep_token_after_outage,
+    receive,
+    submit_limit,
+)
 from .page_cache import FormPageCache
 
 bp = Blueprint("public", __name__)
 _PAGES = "leadform.form_pages"
 
-RESUBMIT_NOTICE = (
-    "This form was open for a while, so we couldn't send it yet. "
-    "Your answers are still here: please check them and select Request information again."
-)
-NOT_SAVED_NOTICE = (
-    "We couldn't save your request yet because of a problem on our side. "
-    "Your answers are still here: please select Request information again in a minute."
-)
 
 #: Pages carrying per-visitor values (CSRF and form tokens, what someone typed, the program
 #: they asked about): no shared cache may keep them, nor the browser store them.
 PRIVATE_PAGES = frozenset({"public.program_page", "public.request_info", "public.thanks"})
 
 
-_CATALOG = "leadform.catalog_cache"
-
-
-def _submit_limit() -> str:
-    return str(current_app.config["SUBMIT_RATE_LIMIT"])
-
-
 @bp.record_once
 def _init_caches(state: BlueprintSetupState) -> None:
-    state.app.extensions[_CATALOG] = CatalogCache(state.app.config["CATALOG_CACHE_SECONDS"])
     state.app.extensions[_PAGES] = FormPageCache()
 
 
@@ -80,12 +65,6 @@ def _no_shared_cache(response: Response) -> Response:
     if request.endpoint in PRIVATE_PAGES:
         response.headers["Cache-Control"] = "private, no-store"
     return response
-
-
-def catalog_cache() -> CatalogCache:
-    """The current app's per-process catalog cache (CATALOG_CACHE_SECONDS)."""
-    cache: CatalogCache = current_app.extensions[_CATALOG]
-    return cache
 
 
 def _catalog() -> Catalog:
@@ -131,7 +110,7 @@ def program_page(slug: str) -> str | tuple[str, int]:
 @bp.route("/request-info", methods=["GET", "POST"])
 # Checked below, so that a stale token re-renders the form instead of a 400.
 @csrf.exempt  # type: ignore[untyped-decorator]  # Flask-WTF ships no types
-@limiter.limit(_submit_limit, methods=["POST"])
+@limiter.shared_limit(submit_limit, scope=SUBMIT_LIMIT_SCOPE, methods=["POST"])
 def request_info() -> str | Response | tuple[str, int]:
     """The request-info form with a program selector; POST stores the request."""
     if request.method != "POST":  # GET, and HEAD (uptime monitors, link checkers)
@@ -257,11 +236,10 @@ def _render_form(
 
 
 def _handle_post(db: Session) -> Response | tuple[str, int]:
-    """Parse the POST, hand it to the submit use case, commit once, answer.
+    """Parse the POST, hand it to the shared receive step (the submit use case), answer.
 
-    What is the web's: CSRF, the signed form token (a stale one re-shows the form with every
-    value kept), the thanks redirect. What is the rule's (spam checks, validation, what is
-    stored): the core's submit use case, the same for every door.
+    What is this door's: CSRF and the thanks redirect. The form token, the consent version
+    and the call to the core are shared with the embed door (web.request_form.receive).
     """
     catalog = catalog_cache().catalog(lambda: db)
     # request.form, not Flask-WTF's default of files + form: an uploaded file named like
@@ -275,64 +253,32 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
             validate_csrf(request.form.get("csrf_token"))
         except (ValidationError, CSRFError):
             csrf_ok = False
-    try:
-        token = read_form_token(settings(), request.form.get("form_token"))
-        consent = _consent_shown(db, token, catalog)
-    except FormTokenError as exc:
-        form.form_token.data = _reissue_form_token(exc, catalog)
-        return _render_form(form, catalog, notice=RESUBMIT_NOTICE, status=400)
-    if not csrf_ok:
-        # The form token is still good: keep it, so the time trap goes on counting from
-        # when the form was first served and a quick second click is not taken for a bot.
-        form.form_token.data = _token_for_page(token, catalog)
-        return _render_form(form, catalog, notice=RESUBMIT_NOTICE, status=400)
-    if consent is None:
-        return _unavailable()
 
-    received = submit.Received(
-        fields={**form.fields_sent(), "website": form.website.data or ""},
-        evidence=Evidence(
+    def evidence(token: FormToken) -> Evidence:
+        return Evidence(
             channel="form",
             ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", ""),
             page_url=request.referrer or request.url,
             referrer=token.referrer,
             utm=form.utm(),
-        ),
-        # No look-up of the key first: a double click or replay is rare, and the unique
-        # key turns it into a rollback and the same thanks page (below).
-        idempotency_key=token.idempotency_key,
-        consent=consent,
-        form_age=token.age,
-        served_url=request.host_url,  # links in the mail follow it in development
+        )
+
+    reply = receive(
+        db, form, catalog, evidence=evidence, csrf_ok=csrf_ok, fresh_referrer=request.referrer
     )
-    try:
-        done = submit.submit(db, received, programs=catalog.by_slug, settings=settings())
-        db.commit()
-    except ValidationFailed as failed:
-        db.rollback()
-        form.show_errors(failed)
-        form.form_token.data = _token_for_page(token, catalog)
-        return _render_form(form, catalog, status=422)
-    except IntegrityError:
-        # Two copies of one form racing past each other meet at the unique key: the loser
-        # rolls back and gets the same thanks page as the first time, naming the program of
-        # what was stored even when this copy (back button, another program) asked another.
-        db.rollback()
-        stored = store.find_submission(db, token.idempotency_key)
-        if stored is None:
-            raise
-        return _thanks_redirect(stored.program.name if stored.program else None)
-    return _thanks_redirect(done.program.name if done.program else None)
+    if reply.unavailable:
+        return _unavailable()
+    if reply.done:
+        return _thanks_redirect(reply.program_name)
+    return _render_form(form, catalog, notice=reply.notice, status=reply.status)
 
 
 def _not_saved_yet(exc: SQLAlchemyError) -> Response:
     """The database could not be reached: the form again, every value kept, 503.
 
-    With the catalog this process last read (stale or not), so no database is needed. The
-    form token keeps its nonce and time: the same idempotency key, so if the request did
-    reach the database before the connection broke, sending it again finds it instead of
-    storing it twice, and the time trap goes on counting from when the form was first served.
+    With the catalog this process last read (stale or not), so no database is needed, and
+    the same form token (`keep_token_after_outage`).
     """
     errors.log_database_unavailable(exc)
     catalog = catalog_cache().last_known()
@@ -340,69 +286,9 @@ def _not_saved_yet(exc: SQLAlchemyError) -> Response:
         # Nothing read since this process started: the calm 503 page (back keeps the answers).
         return errors.database_unavailable_response()
     form = RequestInfoForm(request.form, programs=catalog.programs)
-    try:
-        token = read_form_token(settings(), request.form.get("form_token"))
-    except FormTokenError:
-        pass  # kept as sent: the next send shows the form with a fresh one, values kept
-    else:
-        form.form_token.data = _token_for_page(token, catalog)
+    keep_token_after_outage(form, catalog)
     html, status = _render_form(form, catalog, notice=NOT_SAVED_NOTICE, status=503)
     return make_response(html, status, {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)})
-
-
-def _consent_shown(db: Session, token: FormToken, catalog: Catalog) -> ConsentInfo | None:
-    """The consent text version the form showed: it is the one the person agreed to.
-
-    A token from before versions were kept in it gets the active version. A version that
-    no longer exists cannot be evidenced: the form counts as expired and is shown again.
-    """
-    if token.consent_id is None:
-        return catalog.consent
-    if catalog.consent is not None and catalog.consent.id == token.consent_id:
-        return catalog.consent
-    consent = consent_version(db, token.consent_id)
-    if consent is None:
-        raise FormTokenError("expired", token)
-    return consent
-
-
-def _token_for_page(token: FormToken, catalog: Catalog) -> str:
-    """The form token for a form shown again with the current consent text.
-
-    The same token when that text is the one it was issued with; else the same nonce, time
-    and referrer with the version now shown, so the evidence matches what the person saw.
-    """
-    shown = catalog.consent.id if catalog.consent is not None else None
-    if token.consent_id is None or token.consent_id == shown:
-        # Unchanged; a token without a version gets the active one when it comes back.
-        return request.form.get("form_token", "")
-    return issue_form_token(
-        settings(),
-        referrer=token.referrer or None,
-        issued_at=token.issued_at,
-        consent_id=shown,
-        nonce=token.nonce,
-    )
-
-
-def _reissue_form_token(exc: FormTokenError, catalog: Catalog) -> str:
-    """A new token for a form served again because its token was refused.
-
-    A genuine token that only grew old belonged to a form someone filled in long ago: its
-    replacement counts as already past the time trap, so the person can simply select the
-    button again. A missing or forged token gets a plain new one: otherwise a bot could
-    skip the time trap by posting once without a token and again with the one it got back.
-    (Tokens signed with a rotated-out key still verify while it is in
-    LEADFORM_SECRET_KEY_FALLBACKS.)
-    """
-    consent_id = catalog.consent.id if catalog.consent is not None else None
-    config = settings()
-    if exc.token is not None:
-        issued_at = time.time() - config.min_form_seconds
-        return issue_form_token(
-            config, referrer=exc.token.referrer or None, issued_at=issued_at, consent_id=consent_id
-        )
-    return issue_form_token(config, referrer=request.referrer, consent_id=consent_id)
 
 
 def _thanks_redirect(program_name: str | None) -> Response:
