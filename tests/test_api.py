@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from factories import PROGRAM, count, set_config
+from factories import PROGRAM, count, set_config, valid_form
 from sqlalchemy import select
 
 from leadform.core import apikeys, audit
@@ -28,19 +28,10 @@ ORIGIN = "https://landing.example.edu"
 
 
 def lead_json(**overrides: Any) -> dict[str, Any]:
-    """A valid API request body; override or drop (None) fields."""
+    """A valid API request body: the form's fields as JSON (booleans for the checkboxes) and
+    the evidence a landing page forwards; overrides replace fields (None sends a JSON null)."""
     body: dict[str, Any] = {
-        "first_name": "Maria",
-        "last_name": "O'Neil-Gómez",
-        "email": "maria@example.com",
-        "phone": "(317) 555-0123",
-        "country": "US",
-        "postal_code": "46204",
-        "program": PROGRAM,
-        "start_term": "undecided",
-        "education_level": "high_school",
-        "military": "none",
-        "comments": "Can I study part time?",
+        **valid_form(),
         "consent": True,
         "sms_opt_in": False,
         "utm_source": "google",
