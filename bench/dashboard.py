@@ -231,14 +231,16 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
     now_ts = NOW.timestamp()
     span = 3 * 365 * 86400
 
+    from leadform.core.leads.search import search_name
+
     log(f"COPY prospects ({n_leads:,} leads planned)")
     with conn.cursor() as cur:
         # Generated rows are consistent by construction; skipping the per-row foreign-key
         # triggers (superuser, this throwaway database only) speeds the load up.
         cur.execute("SET session_replication_role = replica")
         with cur.copy(
-            "COPY prospects (id, email_normalized, email, first_name, last_name, phone, "
-            "postal_code, country, consent, consent_text_id, consent_at, sms_opt_in, "
+            "COPY prospects (id, email_normalized, email, first_name, last_name, search_name, "
+            "phone, postal_code, country, consent, consent_text_id, consent_at, sms_opt_in, "
             "created_at, updated_at) FROM STDIN"
         ) as copy:
             out = Copier(copy)
@@ -270,7 +272,8 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
                 planned += n
                 created = iso(created_ts)
                 out.line(
-                    f"{pid}\t{email}\t{email}\t{first}\t{last}\t{phone or NULL}\t"
+                    f"{pid}\t{email}\t{email}\t{first}\t{last}\t{search_name(first, last)}\t"
+                    f"{phone or NULL}\t"
                     f"{10000 + int(rng.random() * 90000)}\tUS\tt\t{consent_id}\t{created}\t"
                     f"{'t' if rng.random() < 0.3 else 'f'}\t{created}\t{created}"
                 )

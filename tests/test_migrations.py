@@ -133,3 +133,33 @@ def test_submissions_stored_before_the_text_opt_in_wording_was_kept_stay_valid(
         assert tuple(row) == (True, None, None)  # kept as it was; its wording was never stored
     finally:
         engine.dispose()
+
+
+def test_people_stored_before_search_names_are_found_by_them(alembic_cfg, migration_url):
+    # The revision before the folded search names, with two people already stored.
+    folded = ScriptDirectory.from_config(alembic_cfg).get_revision("a4c8e2f1b7d3")
+    command.upgrade(alembic_cfg, folded.down_revision)
+    engine = build_engine(migration_url)
+    try:
+        with engine.begin() as conn:
+            for n, (first, last) in enumerate([("José", "Gómez"), ("Aoife", "O'Connor")]):
+                conn.execute(
+                    text(
+                        "INSERT INTO prospects (email_normalized, email, first_name, last_name, "
+                        "consent, sms_opt_in, created_at, updated_at) "
+                        "VALUES (:email, :email, :first, :last, :no, :no, :at, :at)"
+                    ),
+                    {
+                        "email": f"p{n}@example.com",
+                        "first": first,
+                        "last": last,
+                        "no": False,
+                        "at": "2026-11-30 12:00:00",
+                    },
+                )
+        command.upgrade(alembic_cfg, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT search_name FROM prospects ORDER BY id")).scalars()
+            assert list(rows) == [" jose gomez", " aoife o connor oconnor"]
+    finally:
+        engine.dispose()

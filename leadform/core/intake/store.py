@@ -29,6 +29,7 @@ from ...models import (
 )
 from ...vocab import CLOSED_STATUSES, RESUBMITTED, STATUS_CHANGED, SUBMITTED
 from .. import outbox, routing
+from ..leads.search import search_name
 from .catalog import ConsentInfo, ProgramInfo
 from .inquiry import SMS_OPT_IN_SHA256, SMS_OPT_IN_TEXT, UTM_FIELDS, Evidence, Inquiry, checked
 from .validation import bad_characters
@@ -148,6 +149,7 @@ _PROSPECT_COLUMNS = (
     "email",
     "first_name",
     "last_name",
+    "search_name",
     "phone",
     "postal_code",
     "country",
@@ -178,6 +180,7 @@ def _prospect_upsert(dialect: str) -> ReturningInsert[Any]:
             "email": excluded.email,
             "first_name": excluded.first_name,
             "last_name": excluded.last_name,
+            "search_name": excluded.search_name,
             # An optional detail left blank this time keeps the one given before.
             "phone": func.coalesce(excluded.phone, table.c.phone),
             "postal_code": func.coalesce(excluded.postal_code, table.c.postal_code),
@@ -207,6 +210,7 @@ def upsert_prospect(
         "email": inquiry.email,
         "first_name": inquiry.first_name,
         "last_name": inquiry.last_name,
+        "search_name": search_name(inquiry.first_name, inquiry.last_name),
         "phone": inquiry.phone_e164,
         "postal_code": inquiry.postal_code,
         "country": inquiry.country,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    false,
     func,
     literal_column,
     or_,
@@ -35,6 +36,7 @@ from ...vocab import CLOSED_STATUSES, LEAD_STATUSES
 from .. import audit
 from ..audit import Actor
 from .permissions import has_role
+from .search import fold, fold_email
 
 #: Sort orders offered in the queue, with their labels.
 SORTS: dict[str, str] = {
@@ -221,8 +223,16 @@ def phone_candidates(text: str, default_country: str = "US") -> list[str]:
     return sorted(found)
 
 
-def _search_condition(text: str, default_country: str) -> ColumnElement[bool] | None:
-    """Phone numbers match exactly (any format); words match the start of a name or email."""
+def _search_condition(
+    text: str, default_country: str, dialect: str = "sqlite"
+) -> ColumnElement[bool] | None:
+    """Phone numbers match exactly (any format); emails by their start; words by the start
+    of any word of the name or the start of the email, without regard to accents or case.
+
+    On PostgreSQL a word of three letters or more also matches inside a name ("guyen" finds
+    Nguyễn), through the trigram index on the folded names. Results keep the queue's order
+    (by date): ranking better matches first would break its keyset pages.
+    """
     text = text.strip()
     if not text:
         return None
@@ -230,22 +240,28 @@ def _search_condition(text: str, default_country: str) -> ColumnElement[bool] | 
     if phones:
         return Prospect.phone.in_(phones)
     if "@" in text:
-        return Prospect.email_normalized.startswith(text.casefold(), autoescape=True)
-    terms = text.casefold().split()[:MAX_SEARCH_TERMS]
-    words = and_(
-        *(
-            or_(
-                func.lower(Prospect.first_name).startswith(term, autoescape=True),
-                func.lower(Prospect.last_name).startswith(term, autoescape=True),
-                Prospect.email_normalized.startswith(term, autoescape=True),
+        typed, folded = text.casefold(), fold_email(text)
+        return or_(
+            *(
+                Prospect.email_normalized.startswith(term, autoescape=True)
+                for term in dict.fromkeys((typed, folded))
             )
-            for term in terms
         )
-    )
-    # Find the matching people first (name prefix indexes), then their leads. Left to
-    # itself PostgreSQL may instead walk the queue's sort index and test every person on
-    # the way: 1.5 s at a million leads when the matches are old. MATERIALIZED fences that.
-    matches = select(Prospect.id).where(words).cte().prefix_with("MATERIALIZED")
+    terms = [term for term in fold(text).split() if term][:MAX_SEARCH_TERMS]
+    if not terms:
+        return false()  # only punctuation ("-", "'"): nobody's name is that
+    conditions = []
+    for term in terms:
+        # Inside a word only from three letters on (the trigram index needs a trigram:
+        # "%jo%" would read all of it); the leading space makes any term a word start.
+        inside = dialect == "postgresql" and len(term) >= 3
+        in_name = Prospect.search_name.contains(term if inside else " " + term, autoescape=True)
+        email = Prospect.email_normalized.startswith(fold_email(term), autoescape=True)
+        conditions.append(or_(in_name, email))
+    # Find the matching people first (trigram index), then their leads. Left to itself
+    # PostgreSQL may instead walk the queue's sort index and test every person on the way:
+    # 1.5 s at a million leads when the matches are old. MATERIALIZED fences that.
+    matches = select(Prospect.id).where(and_(*conditions)).cte().prefix_with("MATERIALIZED")
     return Lead.prospect_id.in_(select(matches.c.id))
 
 
@@ -274,6 +290,7 @@ def _conditions(
     default_country: str = "US",
     skip: frozenset[str] = frozenset(),
     scope: ColumnElement[bool] | None = None,
+    dialect: str = "sqlite",
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses for the filters (minus those named in skip) and the viewer's scope.
 
@@ -309,7 +326,7 @@ def _conditions(
             where.append(column == value)
     if filters.overdue and "overdue" not in skip:
         where.append(Lead.next_follow_up_at < now)
-    search = _search_condition(filters.search, default_country)
+    search = _search_condition(filters.search, default_country, dialect)
     if search is not None:
         where.append(search)
     return where
@@ -330,6 +347,11 @@ ROW_COLUMNS = (
     Prospect.email,
     Prospect.phone,
 )
+
+
+def _dialect(session: Session) -> str:
+    """The database's dialect name: search matches inside names only where indexed."""
+    return session.get_bind().dialect.name
 
 
 def _base(columns: Sequence[Any], where: list[ColumnElement[bool]]) -> Select[Any]:
@@ -378,7 +400,10 @@ def fetch_page(
     """One page of the queue after (or before) a cursor; the first page without either."""
     sort = filters.sort if filters.sort in SORTS else "newest"
     segments = _SEGMENTS[sort]
-    base = _base(columns, _conditions(filters, viewer, now, default_country=default_country))
+    where = _conditions(
+        filters, viewer, now, default_country=default_country, dialect=_dialect(session)
+    )
+    base = _base(columns, where)
     start = Cursor.decode(before, sort)
     backwards = start is not None
     if not backwards:
@@ -432,7 +457,9 @@ def count(
     default_country: str = "US",
 ) -> int:
     """The exact number of leads the filters select (for the export's audit record)."""
-    where = _conditions(filters, viewer, now, default_country=default_country)
+    where = _conditions(
+        filters, viewer, now, default_country=default_country, dialect=_dialect(session)
+    )
     stmt = _counted(select(func.count()).select_from(Lead), filters).where(*where)
     return int(session.execute(stmt).scalar_one())
 
@@ -465,7 +492,13 @@ def tab_counts(
             key = (skip, index)
             if key not in conditions:
                 conditions[key] = _conditions(
-                    filters, viewer, now, default_country=default_country, skip=skip, scope=scope
+                    filters,
+                    viewer,
+                    now,
+                    default_country=default_country,
+                    skip=skip,
+                    scope=scope,
+                    dialect=_dialect(session),
                 )
             limited = (
                 _counted(select(literal_column("1")).select_from(Lead), filters)
