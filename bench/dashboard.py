@@ -1,6 +1,7 @@
 """Benchmark the staff queue and the CSV export at a million leads on PostgreSQL.
 
-    .venv/bin/python bench/dashboard.py [--leads 1000000] [--runs 30] [--explain] [--keep]
+    .venv/bin/python bench/dashboard.py [--leads 1000000] [--runs 30] [--page-runs 20]
+        [--explain] [--keep] [--reuse] [--time-limit 1800]
 
 One run, on a throwaway PostgreSQL database it creates (and drops unless --keep):
 1. Schema by the real migrations (`alembic upgrade head`), then the secondary indexes are
@@ -12,10 +13,18 @@ One run, on a throwaway PostgreSQL database it creates (and drops unless --keep)
 2. Each queue query through the app's own code (leadform/core/leads/queue.py), repeated --runs
    times after a warm-up: p50 and p95, and their ratio to a primary-key lookup timed the
    same way. The whole GET /staff/ request (test client) is timed too.
+2b. Whole staff pages over HTTP, as a manager sees them: gunicorn with 4 sync workers (as the
+   README deploys it) on the same database, a manager signed in through /staff/login, an
+   httpx client; per page 3 warm-ups then --page-runs timed requests (wall clock of the whole
+   request and response body), p50 and p95, beside GET /healthz timed the same way. Pages:
+   the queue, status tabs, a program filter, program + status + owner, name / email-prefix /
+   phone search, 50 pages deep (following the after= link), a lead page, spam review and
+   delivery. The server is stopped on exit, also when --time-limit or SIGTERM ends the run.
 3. The CSV export through the real view (Flask test client, streamed response read in
    chunks) in a fresh process per size, at ~100k rows and at every row: peak RSS growth
    (VmHWM after, minus VmRSS before, with the peak reset via /proc/self/clear_refs).
-Targets: p95 <= 50 ms per queue query; export RSS growth <= 50 MB, about the same at both sizes.
+Targets: p95 <= 50 ms per queue query; p95 <= 100 ms per staff page over HTTP; export RSS
+growth <= 50 MB, about the same at both sizes.
 Exit status: 0 when every target is met, 1 otherwise.
 """
 
@@ -283,9 +292,9 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
         # Arrival order: ids follow created_at, as they do in production.
         order = sorted(range(n_leads), key=lead_created.__getitem__)
         with cur.copy(
-            "COPY leads (id, prospect_id, program_id, status, owner_id, first_contacted_at, "
-            "next_follow_up_at, last_submitted_at, submission_count, utm_source, utm_medium, "
-            "utm_campaign, created_at, updated_at) FROM STDIN"
+            "COPY leads (id, public_id, prospect_id, program_id, status, owner_id, "
+            "first_contacted_at, next_follow_up_at, last_submitted_at, submission_count, "
+            "utm_source, utm_medium, utm_campaign, created_at, updated_at) FROM STDIN"
         ) as copy:
             out = Copier(copy)
             for lead_id, i in enumerate(order, start=1):
@@ -311,7 +320,7 @@ def load(conn: psycopg.Connection, n_leads: int) -> dict[str, Any]:
                 last_ts = min(created_ts + (subs - 1) * 86400, now_ts - 60)
                 last = iso(last_ts)
                 out.line(
-                    f"{lead_id}\t{lead_prospect[i]}\t{programs[lead_program[i]]}\t{status}\t"
+                    f"{lead_id}\t{rng.getrandbits(128):032x}\t{lead_prospect[i]}\t{programs[lead_program[i]]}\t{status}\t"
                     f"{owner}\t{contacted}\t{follow_up}\t{last}\t{subs}\t{source or NULL}\t"
                     f"{medium or NULL}\t{campaign}\t{created}\t{created}"
                 )
@@ -562,6 +571,173 @@ def measure(info: dict[str, Any], runs: int, explain: bool) -> list[dict[str, An
     return results
 
 
+# --------------------------------------------------------------------------- pages over HTTP
+
+#: The staff pages' target: a manager's whole request, p95.
+PAGE_TARGET_MS = 100
+HTTP_WORKERS = 4
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(workers: int = HTTP_WORKERS) -> Iterator[str]:
+    """gunicorn (sync workers, as the README deploys it) on the bench database; stopped on exit."""
+    import httpx
+
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "LEADFORM_DATABASE_URL": db_url(),
+            "LEADFORM_SECRET_KEY": bench_config()["SECRET_KEY"],
+            "LEADFORM_WTF_CSRF_ENABLED": "false",
+            "LEADFORM_RATELIMIT_ENABLED": "false",
+            "LEADFORM_ARGON2_PROFILE": "CHEAPEST",
+        }
+    )
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "leadform:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group: stopped as a whole below
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with status {server.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+def page_targets(info: dict[str, Any]) -> dict[str, Any]:
+    """What the page list needs from the data: a busy program, a counselor, a lead, a phone."""
+    with psycopg.connect(db_url()) as conn:
+        slug, program_id = conn.execute(
+            "SELECT g.slug, g.id FROM programs g JOIN leads l ON l.program_id = g.id "
+            "GROUP BY g.id ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+        # A lead with three requests, among the recent ones: a full lead page.
+        lead_id = conn.execute(
+            "SELECT id FROM leads WHERE submission_count = 3 ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+        phone = conn.execute(
+            "SELECT p.phone FROM prospects p WHERE p.phone LIKE '+1317%%' "
+            "ORDER BY p.id DESC LIMIT 1"
+        ).fetchone()[0]
+    return {
+        "slug": slug,
+        "program_id": program_id,
+        "lead_id": lead_id,
+        "phone": us_phone(phone),
+        "owner": info["counselors"][1],
+    }
+
+
+def measure_pages(info: dict[str, Any], runs: int, warmup: int = 3) -> list[dict[str, Any]]:
+    """Whole staff pages over HTTP, as a manager: wall clock of each request, p50 and p95."""
+    import re
+    from urllib.parse import urlencode
+
+    import httpx
+
+    t = page_targets(info)
+
+    def q(**params: Any) -> str:
+        return "/staff/?" + urlencode(params)
+
+    pages: list[tuple[str, str]] = [
+        ("baseline: GET /healthz", "/healthz"),
+        ("queue /staff/ (default view)", "/staff/"),
+        ("tab: open", q(status="open")),
+        ("tab: new", q(status="new")),
+        ("tab: contacted", q(status="contacted")),
+        ("tab: enrolled (closed)", q(status="enrolled")),
+        ("tab: not interested (closed)", q(status="not_interested")),
+        (f"program filter ({t['slug']})", q(program=t["slug"])),
+        (
+            "program + status (contacted) + owner",
+            q(program=t["slug"], status="contacted", owner=t["owner"]),
+        ),
+        ("search name 'maria gom'", q(q="maria gom")),
+        ("search email prefix 'maria.gomez1'", q(q="maria.gomez1")),
+        (f"search phone '{t['phone']}'", q(q=t["phone"])),
+        ("50 pages deep (page reached by the 50th after= link)", ""),
+        ("lead page /staff/leads/<id>", f"/staff/leads/{t['lead_id']}"),
+        ("spam review /staff/spam", "/staff/spam"),
+        ("delivery /staff/delivery", "/staff/delivery"),
+    ]
+    next_link = re.compile(r'href="([^"]*after=[^"]*)"[^>]*rel="next"')
+    results = []
+    with served() as base, httpx.Client(base_url=base, timeout=30) as client:
+        login = client.post(
+            "/staff/login", data={"email": "manager0@bench.example.com", "password": PASSWORD}
+        )
+        assert login.status_code == 303, login.status_code
+        log(f"pages over HTTP: gunicorn, {HTTP_WORKERS} sync workers at {base}")
+        url = "/staff/"
+        for _ in range(50):
+            found = next_link.search(client.get(url).text)
+            assert found, f"no next-page link at {url}"
+            url = found.group(1).replace("&amp;", "&")
+        pages = [(name, path or url) for name, path in pages]
+        for name, path in pages:
+
+            def get(i: int, path: str = path) -> None:
+                response = client.get(path)
+                response.read()
+                assert response.status_code == 200, (path, response.status_code)
+
+            samples = timed(get, runs, warmup)
+            size = len(client.get(path).content)
+            results.append(
+                {
+                    "name": name,
+                    "path": path,
+                    "p50": statistics.median(samples),
+                    "p95": percentile(samples, 0.95),
+                    "kb": size / 1024,
+                    "page": not name.startswith("baseline"),
+                }
+            )
+            log(f"  {name}: p50 {results[-1]['p50']:.1f} ms, p95 {results[-1]['p95']:.1f} ms")
+    return results
+
+
 def bench_config() -> dict[str, Any]:
     """The app's configuration for the bench database."""
     return {
@@ -672,12 +848,22 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="measure an already loaded database")
     parser.add_argument("--time-limit", type=int, default=1800, help="seconds before giving up")
+    parser.add_argument(
+        "--page-runs", type=int, default=20, help="timed requests per page over HTTP"
+    )
     parser.add_argument("--export-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child is not None:
         export_child(args.export_child)
         return 0
     signal.alarm(args.time_limit)  # a bound on the whole run: never a runaway job
+
+    def give_up(signum: int, frame: Any) -> None:
+        # An exception, not the default kill: `finally` blocks stop gunicorn and drop the database.
+        raise SystemExit(f"stopped by signal {signum} (--time-limit {args.time_limit} s?)")
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.signal(signal.SIGTERM, give_up)
 
     started = time.perf_counter()
     if not args.reuse:
@@ -740,6 +926,7 @@ def main() -> int:
         )
 
         results = measure(info, args.runs, args.explain)
+        pages = measure_pages(info, args.page_runs)
 
         since = sample_day.date().isoformat()
         log(f"export since {since} (fresh process)")
@@ -790,6 +977,19 @@ def main() -> int:
             f"| {label} | {e['rows']:,} | {e['bytes'] / 1e6:.0f} | {e['seconds']:.1f} | "
             f"{e['rss_before_mb']:.0f} | {e['growth_mb']:.1f} | {'met' if met else 'MISSED'} |"
         )
+    print(
+        f"\nWhole staff pages over HTTP (manager signed in; gunicorn, {HTTP_WORKERS} sync workers; "
+        f"httpx keep-alive client; 3 warm-ups, {args.page_runs} timed requests each)\n"
+    )
+    print(f"| page | p50 ms | p95 ms | KB | p95 <= {PAGE_TARGET_MS} ms |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for r in pages:
+        verdict = ""
+        if r["page"]:
+            met = r["p95"] <= PAGE_TARGET_MS
+            ok &= met
+            verdict = "met" if met else "MISSED"
+        print(f"| {r['name']} | {r['p50']:.1f} | {r['p95']:.1f} | {r['kb']:.0f} | {verdict} |")
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
     return 0 if ok else 1
 
