@@ -13,6 +13,7 @@ from flask import g
 from sqlalchemy import func, select, update
 
 from leadform.core.audit import Actor
+from leadform.core.errors import ActionError
 from leadform.core.leads import actions as leads
 from leadform.db import utcnow
 from leadform.models import Activity, AuditEvent, Lead, Submission
@@ -383,7 +384,7 @@ def test_claim_does_not_take_a_lead_claimed_meanwhile(db, make_lead, make_staff)
         .execution_options(synchronize_session=False)
     )
     assert lead.owner_id is None
-    with pytest.raises(leads.LeadActionError):
+    with pytest.raises(ActionError):
         leads.claim(db, lead, Actor(user=second), utcnow())
     assert fresh(db, lead).owner_id == first.id
 

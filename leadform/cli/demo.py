@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core import audit
@@ -558,13 +557,7 @@ def load_demo(
     """
     catalog: Catalog = read_catalog(session)
     consent = catalog.consent
-    programs = list(
-        session.scalars(
-            select(Program)
-            .where(Program.active.is_(True))
-            .order_by(Program.sort_order, Program.name)
-        )
-    )
+    programs = store.active_programs(session)
     if not programs or consent is None:
         raise DemoError("load the program catalog first: flask --app wsgi programs load")
     rng = random.Random(seed)  # noqa: S311 - made-up data, not secrets

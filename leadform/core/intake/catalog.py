@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...models import ConsentText, Program, RoutingMember
+from ...models import ConsentText, Program
+from ..routing import routed_program_ids
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Catalog:
 
 def read_catalog(session: Session) -> Catalog:
     """Read the active programs and the active consent text from the database."""
-    routed = set(session.scalars(select(RoutingMember.program_id).distinct()))
+    routed = routed_program_ids(session)
     programs = tuple(
         ProgramInfo.of(p, routed=p.id in routed)
         for p in session.scalars(

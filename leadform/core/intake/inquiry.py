@@ -207,8 +207,3 @@ def _start_term(value: str, grace_days: int, today: dt.date | None) -> str:
     if value and not v.valid_start_term(value, today, grace_days=grace_days):
         raise v.FieldError("Choose a start term from the list.")
     return value
-
-
-def utm_values(raw: Mapping[str, Any]) -> dict[str, str]:
-    """The attribution fields as submitted (text only)."""
-    return {name: text_value(raw.get(name)) for name in UTM_FIELDS}

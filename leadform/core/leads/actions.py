@@ -39,9 +39,6 @@ MAX_BULK = 500
 
 Permission = Callable[[StaffUser, Lead], bool]
 
-#: The old name of ActionError, kept for callers that catch it by that name.
-LeadActionError = ActionError
-
 
 def lock_leads(
     session: Session, lead_ids: Sequence[int], actor: Actor, allowed: Permission
