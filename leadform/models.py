@@ -160,6 +160,7 @@ def new_public_id() -> str:
 
 _UNASSIGNED = text("owner_id IS NULL")
 _HAS_FOLLOW_UP = text("next_follow_up_at IS NOT NULL")
+_NEEDS_ATTENTION = text("status IN ('dead', 'no_recipient')")
 
 
 class Lead(Base):
@@ -180,6 +181,16 @@ class Lead(Base):
         Index(
             "ix_leads_owner_id_status_last_submitted_at_id",
             "owner_id",
+            "status",
+            "last_submitted_at",
+            "id",
+        ),
+        # A counselor's leads in one program (a manager's "program + owner" view, and the
+        # tab counts under it): without it the two single-column ranges are ANDed in full.
+        Index(
+            "ix_leads_owner_id_program_id_status_last_submitted_at_id",
+            "owner_id",
+            "program_id",
             "status",
             "last_submitted_at",
             "id",
@@ -207,6 +218,15 @@ class Lead(Base):
         # Only leads with a follow-up date are indexed ("< now" implies IS NOT NULL).
         Index(
             "ix_leads_next_follow_up_at_id",
+            "next_follow_up_at",
+            "id",
+            postgresql_where=_HAS_FOLLOW_UP,
+            sqlite_where=_HAS_FOLLOW_UP,
+        ),
+        # Tab counts under "Overdue follow-ups": each status's overdue leads as one range.
+        Index(
+            "ix_leads_status_next_follow_up_at_id",
+            "status",
             "next_follow_up_at",
             "id",
             postgresql_where=_HAS_FOLLOW_UP,
@@ -453,6 +473,14 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        # The delivery page's "needs attention" view, newest first: the few messages that
+        # gave up, without walking every sent one since (they may be months old).
+        Index(
+            "ix_outbox_messages_attention_id",
+            "id",
+            postgresql_where=_NEEDS_ATTENTION,
+            sqlite_where=_NEEDS_ATTENTION,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

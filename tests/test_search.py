@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from factories import PG_URL, set_config, valid_form
 from test_staff_queue import link, names
 
-from leadform.core.leads.search import fold, search_name
+from leadform.core.leads.search import fold, match_rank, search_name
+from leadform.db import utcnow
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def people(lead, login_as):
     ("typed", "found"),
     [
         # Spanish: accents and capitals do not matter, either way round.
-        ("jose", ["Joseph Smith", "José Gómez"]),  # a prefix of Joseph too; newest first
+        ("jose", ["José Gómez", "Joseph Smith"]),  # the whole word first, then a prefix
         ("gomez", ["José Gómez"]),
         ("GÓMEZ", ["José Gómez"]),
         ("jose gom", ["José Gómez"]),
@@ -78,7 +80,7 @@ def people(lead, login_as):
         ("strasse", ["Anna Straße"]),
         ("straße", ["Anna Straße"]),
         # Plain ASCII prefixes still work; a word must match, not just a letter somewhere.
-        ("jos", ["Joseph Smith", "José Gómez"]),
+        ("jos", ["Joseph Smith", "José Gómez"]),  # both a prefix: newest first
         ("smi", ["Joseph Smith"]),
         ("zzz", []),
         ("'", []),
@@ -109,23 +111,157 @@ def test_email_search_ignores_accents_and_case(get, lead, login_as):
     assert names(get(q="RENEE.D")) == ["Renee Dubois"]
 
 
-def test_results_stay_in_date_order_and_page_by_date(app, get, lead, login_as):
-    """Search narrows the queue; the order stays newest first so keyset pages still work."""
+def _query(href: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(href).query).items() if k != "owner"}
+
+
+def test_whole_words_rank_first_then_prefixes_each_newest_first_and_pages_cross_ranks(
+    app, get, lead, login_as
+):
+    """Exact words come first, then word starts; by date within each; keyset pages walk
+    from one rank into the next and back."""
     set_config(app, QUEUE_PAGE_SIZE=2)
     login_as("manager")
     lead("Zoé", "Older", age=dt.timedelta(days=3))
     lead("Zoe", "Newest")
     lead("Chloé", "Zoellner", age=dt.timedelta(days=1))
+    lead("Zoey", "Prefix", age=dt.timedelta(days=4))
     lead("Other", "Person", age=dt.timedelta(days=2))
     page = get(q="zoe")
-    assert names(page) == ["Zoe Newest", "Chloé Zoellner"]
+    assert names(page) == ["Zoe Newest", "Zoé Older"]
+    assert link(page, "Previous page") is None
     href = link(page, "Next page")
     assert href is not None
-    query = {k: v[0] for k, v in parse_qs(urlsplit(href).query).items()}
-    assert query["q"] == "zoe"
-    page = get(**{k: v for k, v in query.items() if k != "owner"})
-    assert names(page) == ["Zoé Older"]
-    assert link(page, "Next page") is None
+    assert _query(href)["q"] == "zoe"
+    second = get(**_query(href))
+    assert names(second) == ["Chloé Zoellner", "Zoey Prefix"]
+    assert link(second, "Next page") is None
+    back = link(second, "Previous page")
+    assert back is not None
+    assert names(get(**_query(back))) == ["Zoe Newest", "Zoé Older"]
+
+
+def test_ranks_keep_the_chosen_sort_inside_each_rank(get, lead, login_as):
+    login_as("manager")
+    lead("Zoé", "Older", age=dt.timedelta(days=3))
+    lead("Zoe", "Newest")
+    lead("Chloé", "Zoellner", age=dt.timedelta(days=1))
+    lead("Zoey", "Prefix", age=dt.timedelta(days=4))
+    assert names(get(q="zoe", sort="oldest")) == [
+        "Zoé Older",
+        "Zoe Newest",
+        "Zoey Prefix",
+        "Chloé Zoellner",
+    ]
+
+
+@pytest.mark.skipif(not PG_URL, reason="matching inside a word needs PostgreSQL's trigram index")
+def test_postgresql_ranks_inside_a_word_last(get, lead, login_as):
+    login_as("manager")
+    lead("Joanne", "Inside")
+    lead("Anna", "Prefix", age=dt.timedelta(days=1))
+    lead("Ann", "Exact", age=dt.timedelta(days=2))
+    assert names(get(q="ann")) == ["Ann Exact", "Anna Prefix", "Joanne Inside"]
+
+
+def test_an_email_typed_without_its_at_sign_is_found_by_its_start(get, lead, login_as):
+    """'maria.gomez1' is the start of an address, not the names Maria and Gomez1."""
+    login_as("manager")
+    lead("Maria", "Gomez", email="maria.gomez12@example.com")
+    lead("Maria", "Gomez", email="mgomez@example.com")
+    lead("Mary", "Jane", email="mary-jane@example.com")
+    assert names(get(q="maria.gomez1")) == ["Maria Gomez"]
+    assert names(get(q="Mary-Jane")) == ["Mary Jane"]
+
+
+def test_a_search_matching_too_many_people_is_listed_by_date_and_not_counted(
+    get, lead, login_as, monkeypatch
+):
+    """Past RANKED_MATCHES people: the same leads, by date, and the page says why the
+    tabs have no counts."""
+    from leadform.core.leads import queue
+
+    login_as("manager")
+    lead("Zoey", "Prefix", age=dt.timedelta(days=1))
+    lead("Zoe", "Exact", age=dt.timedelta(days=2))
+    lead("Zoë", "Also", age=dt.timedelta(days=3), status="contacted")
+    tab = re.compile(r'<span class="(?:count|badge rounded-pill text-bg-light)">([^<]*)</span>')
+    ranked = get(q="zoe")
+    assert names(ranked) == ["Zoe Exact", "Zoë Also", "Zoey Prefix"]
+    assert tab.findall(ranked)[:5] == [
+        "0",
+        "3",
+        "0",
+        "3",
+        "3",
+    ]  # mine, unassigned, overdue, open, all
+    assert "queue-uncounted" not in ranked
+    monkeypatch.setattr(queue, "RANKED_MATCHES", 2)
+    by_date = get(q="zoe")
+    assert names(by_date) == ["Zoey Prefix", "Zoe Exact", "Zoë Also"]
+    assert set(tab.findall(by_date)) == {""}
+    assert "More than 2 people match this search" in by_date
+    assert names(get(q="zoe", status="contacted")) == ["Zoë Also"]
+
+
+def test_counts_in_one_pass_equal_the_capped_counts_under_every_filter(db, lead, make_staff):
+    """A narrow search counts every tab in one scan of its leads; the queue without a
+    search counts each tab as a capped index range. Where the search matches every lead,
+    both must give the same numbers, for a manager and a counselor, under any filters."""
+    from leadform.core.leads import queue
+
+    me, other = make_staff("counselor"), make_staff("counselor")
+    now = utcnow()
+    statuses = ("new", "contacted", "enrolled", "not_interested")
+    for i in range(24):
+        made = lead(
+            "Zoe" if i % 3 else "Zoey",
+            f"Person{i}",
+            status=statuses[i % 4],
+            owner=(me, other, None)[i % 3],
+            age=dt.timedelta(hours=i),
+        )
+        if i % 2:
+            made.next_follow_up_at = now + dt.timedelta(days=(i % 5) - 2)
+    db.commit()
+    viewers = (
+        queue.Viewer(user_id=me.id, sees_all=False),
+        queue.Viewer(user_id=me.id, sees_all=True),
+    )
+    variants = (
+        {},
+        {"status": "new"},
+        {"status": queue.OPEN},
+        {"owner": other.id},
+        {"unassigned": True},
+        {"overdue": True},
+        {"status": "contacted", "owner": me.id, "overdue": True},
+    )
+    checked = 0
+    for viewer in viewers:
+        for extra in variants:
+            searched = queue.QueueFilters(search="zoe", **extra)
+            assert queue.resolve_search(db, "zoe").bounded
+            narrow = queue.tab_counts(db, searched, viewer, now=now, cap=1000)
+            capped = queue.tab_counts(db, queue.QueueFilters(**extra), viewer, now=now, cap=1000)
+            assert narrow == capped, (viewer, extra)
+            checked += narrow.all
+    assert checked > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "terms", "rank"),
+    [
+        (" jose gomez", "j@example.com", ["jose"], 0),
+        (" jose gomez", "j@example.com", ["jose", "gom"], 1),
+        (" joseph smith", "j@example.com", ["jose"], 1),
+        (" maria lopez", "jose.l@example.com", ["jose"], 1),  # the start of the email
+        (" joanne inside", "j@example.com", ["ann"], 2),
+        (" ann exact", "j@example.com", ["ann", "xac"], 2),  # the worst term decides
+    ],
+)
+def test_match_rank(name, email, terms, rank):
+    assert match_rank(name, email, terms) == rank
 
 
 def test_a_request_with_new_names_is_searchable_by_them(client, submit, get, login_as):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, any_, bindparam, select, text
+from sqlalchemy import Integer, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -283,12 +283,11 @@ def batches(
     """
     size = batch_size or BATCH_SIZE
     cursor: str | None = None
-    postgres = session.get_bind().dialect.name == "postgresql"
+    # Looked up once: every batch walks the same people in the same rank order.
+    search = queue.resolve_search(session, filters.search, default_country=default_country)
     while True:
-        if postgres:
-            # A 1,000-row keyset batch is a short index range: parallel workers would cost
-            # more to start than they save (measured: 50 ms a batch with them, 10 without).
-            session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        # Each batch is its own transaction (the caller commits between them).
+        queue.without_parallel_workers(session)
         page = queue.fetch_page(
             session,
             filters,
@@ -297,7 +296,7 @@ def batches(
             size=size,
             after=cursor,
             columns=EXPORT_COLUMNS,
-            default_country=default_country,
+            search=search,
         )
         requests = latest_requests(session, [row[0] for row in page.rows])
         yield [(row, requests.get(row[0])) for row in page.rows]

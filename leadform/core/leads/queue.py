@@ -17,16 +17,21 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Integer,
     Row,
     Select,
     and_,
+    any_,
     bindparam,
+    case,
     false,
     func,
     literal_column,
     or_,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.orm import Session
@@ -36,7 +41,7 @@ from ...vocab import CLOSED_STATUSES, LEAD_STATUSES
 from .. import audit
 from ..audit import Actor
 from .permissions import has_role
-from .search import fold, fold_email
+from .search import fold, fold_email, match_rank
 
 #: Sort orders offered in the queue, with their labels.
 SORTS: dict[str, str] = {
@@ -143,8 +148,12 @@ class Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str | None, sort: str) -> Cursor | None:
-        """The cursor in a token, or None when it is missing, garbled or for another sort."""
+    def decode(cls, token: str | None, sort: str, ranks: int = 1) -> Cursor | None:
+        """The cursor in a token, or None when it is missing, garbled or for another sort.
+
+        A ranked search walks the sort's segments once per rank: segment `n` of a sort with
+        `k` segments is rank `n // k`, segment `n % k`.
+        """
         if not token or len(token) > 300:
             return None
         try:
@@ -152,9 +161,10 @@ class Cursor:
             name, segment, values = json.loads(raw)
             if name != sort or type(segment) is not int:
                 return None
-            if not 0 <= segment < len(_SEGMENTS[sort]):
+            per_rank = len(_SEGMENTS[sort])
+            if not 0 <= segment < per_rank * max(ranks, 1):
                 return None
-            keys = _SEGMENTS[sort][segment].keys
+            keys = _SEGMENTS[sort][segment % per_rank].keys
             if len(values) != len(keys):
                 return None
             parsed = tuple(
@@ -201,9 +211,13 @@ class TabCounts:
     mine: int = 0
     unassigned: int = 0
     overdue: int = 0
+    #: Not counted: the search matched more than this many people (0: counted).
+    too_many_people: int = 0
 
     def show(self, n: int) -> str:
-        """A count as shown on a tab: "1,234", or "10,000+" above the cap."""
+        """A count as shown on a tab: "1,234", "10,000+" above the cap, "" when not counted."""
+        if self.too_many_people:
+            return ""
         return f"{self.cap:,}+" if n > self.cap else f"{n:,}"
 
 
@@ -223,33 +237,66 @@ def phone_candidates(text: str, default_country: str = "US") -> list[str]:
     return sorted(found)
 
 
-def _search_condition(
-    text: str, default_country: str, dialect: str = "sqlite"
-) -> ColumnElement[bool] | None:
-    """Phone numbers match exactly (any format); emails by their start; words by the start
-    of any word of the name or the start of the email, without regard to accents or case.
+#: A search that matches at most this many people is ranked (see `Search`) and handed to
+#: the lead queries as a list of ids; a broader one stays a subquery, listed by date.
+RANKED_MATCHES = 1000
 
-    On PostgreSQL a word of three letters or more also matches inside a name ("guyen" finds
-    Nguyễn), through the trigram index on the folded names. Results keep the queue's order
-    (by date): ranking better matches first would break its keyset pages.
+
+@dataclass(frozen=True)
+class Search:
+    """A queue search, resolved once per request (the queue page, its counts, a lead page's
+    neighbours): the condition on leads it adds, and the order its matches rank in.
+
+    Looking the people up once matters at a million leads: the trigram match on names costs
+    10 to 15 ms, and the page and its tab counts would otherwise repeat it four times.
+    """
+
+    condition: ColumnElement[bool] | None = None
+    #: The matching people's ids, best rank first (search.match_rank; empty ranks left out).
+    ranks: tuple[tuple[int, ...], ...] = ()
+    #: True when `ranks` holds every matching person (at most RANKED_MATCHES of them).
+    bounded: bool = False
+
+    @property
+    def finds_nobody(self) -> bool:
+        """True when the search was resolved and matched no one."""
+        return self.bounded and not self.ranks
+
+
+@dataclass(frozen=True)
+class _People:
+    """Who a search means: a condition on people, its folded name terms (none for a phone
+    number or an email), and the email start it was typed as, if it looks like one."""
+
+    condition: ColumnElement[bool]
+    terms: list[str] = field(default_factory=list)
+    email_start: str | None = None
+
+
+def _people_condition(text: str, default_country: str, dialect: str) -> _People | None:
+    """Who a search means (see _People), or None when the search is empty.
+
+    Phone numbers match exactly (any format); emails by their start; words by the start of
+    any word of the name or the start of the email, without regard to accents or case. On
+    PostgreSQL a word of three letters or more also matches inside a name ("guyen" finds
+    Nguyễn), through the trigram index on the folded names.
     """
     text = text.strip()
     if not text:
         return None
     phones = phone_candidates(text, default_country)
     if phones:
-        return Prospect.phone.in_(phones)
+        return _People(Prospect.phone.in_(phones))
     if "@" in text:
         typed, folded = text.casefold(), fold_email(text)
-        return or_(
-            *(
-                Prospect.email_normalized.startswith(term, autoescape=True)
-                for term in dict.fromkeys((typed, folded))
-            )
-        )
+        starts = [
+            Prospect.email_normalized.startswith(term, autoescape=True)
+            for term in dict.fromkeys((typed, folded))
+        ]
+        return _People(or_(*starts))
     terms = [term for term in fold(text).split() if term][:MAX_SEARCH_TERMS]
     if not terms:
-        return false()  # only punctuation ("-", "'"): nobody's name is that
+        return _People(false())  # only punctuation ("-", "'"): nobody's name is that
     conditions = []
     for term in terms:
         # Inside a word only from three letters on (the trigram index needs a trigram:
@@ -258,11 +305,59 @@ def _search_condition(
         in_name = Prospect.search_name.contains(term if inside else " " + term, autoescape=True)
         email = Prospect.email_normalized.startswith(fold_email(term), autoescape=True)
         conditions.append(or_(in_name, email))
-    # Find the matching people first (trigram index), then their leads. Left to itself
-    # PostgreSQL may instead walk the queue's sort index and test every person on the way:
-    # 1.5 s at a million leads when the matches are old. MATERIALIZED fences that.
-    matches = select(Prospect.id).where(and_(*conditions)).cte().prefix_with("MATERIALIZED")
-    return Lead.prospect_id.in_(select(matches.c.id))
+    if " " not in text and any(ch in text for ch in "._+-"):
+        # "maria.gomez1" may be the start of an email as typed, not only two names.
+        start = fold_email(text)
+        as_typed = Prospect.email_normalized.startswith(start, autoescape=True)
+        return _People(or_(as_typed, and_(*conditions)), terms, start)
+    return _People(and_(*conditions), terms)
+
+
+def resolve_search(session: Session, text: str, *, default_country: str = "US") -> Search:
+    """Look up the people a search means, once, and rank them: every term a whole word of
+    the name first, then every term the start of a word (or of the email), then matches
+    inside a word; by date within each rank (the queue's keyset pages walk rank by rank)."""
+    dialect = _dialect(session)
+    found = _people_condition(text, default_country, dialect)
+    if found is None:
+        return Search()
+    rows = session.execute(
+        select(Prospect.id, Prospect.search_name, Prospect.email_normalized)
+        .where(found.condition)
+        .limit(RANKED_MATCHES + 1)
+    ).all()
+    if len(rows) > RANKED_MATCHES:
+        # Too many people to list or rank: their leads are found by a semi-join that the
+        # planner may run either way round. A broad match is common among recent leads, so
+        # walking the queue's order and testing each person finds a page in a few thousand
+        # rows (40 ms for "nguyen", 20,000 people); materializing every match first took
+        # 390 ms. The narrow searches, whose matches may all be old (where that walk would
+        # read the whole index), are the ranked ones above.
+        return Search(Lead.prospect_id.in_(select(Prospect.id).where(found.condition)))
+    by_rank: dict[int, list[int]] = {}
+    for row in rows:
+        rank = 0
+        if found.terms:
+            rank = match_rank(row.search_name, row.email_normalized, found.terms)
+            if found.email_start and row.email_normalized.startswith(found.email_start):
+                rank = min(rank, 1)  # the email as typed: a prefix match
+        by_rank.setdefault(rank, []).append(row.id)
+    ranks = tuple(tuple(sorted(by_rank[rank])) for rank in sorted(by_rank))
+    ids = sorted(row.id for row in rows)
+    condition = _among(Lead.prospect_id, ids, dialect == "postgresql") if ids else false()
+    return Search(condition, ranks, bounded=True)
+
+
+def _among(column: Any, ids: Sequence[int], postgresql: bool) -> ColumnElement[bool]:
+    """column IN ids; on PostgreSQL one array parameter (`= ANY(%s)`) instead of one
+    parameter per id, which psycopg and SQLAlchemy would each render and parse: 10 ms of
+    a request's CPU for the 400 people "maria gom" finds."""
+    condition: ColumnElement[bool] = (
+        column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+        if postgresql
+        else column.in_(ids)
+    )
+    return condition
 
 
 _START_OF_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -282,19 +377,46 @@ def _day_end(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return _day_start(day + dt.timedelta(days=1), tz) if day < dt.date.max else _END_OF_TIME
 
 
+def _equals(column: Any, value: Any, pin: str | None) -> ColumnElement[bool]:
+    """column = value; as `= ANY(ARRAY[value])` when it is the pinned column (see _pinned)."""
+    condition: ColumnElement[bool] = (
+        column == any_(bindparam(None, [value], type_=ARRAY(column.type)))
+        if column.key == pin
+        else column == value
+    )
+    return condition
+
+
+def _status_condition(filters: QueueFilters, pin: str | None = None) -> ColumnElement[bool] | None:
+    if filters.status == OPEN:
+        return Lead.status.not_in(sorted(CLOSED_STATUSES))
+    return _equals(Lead.status, filters.status, pin) if filters.status else None
+
+
+def _owner_condition(filters: QueueFilters, pin: str | None = None) -> ColumnElement[bool] | None:
+    if filters.unassigned:
+        return Lead.owner_id.is_(None)
+    return _equals(Lead.owner_id, filters.owner, pin) if filters.owner is not None else None
+
+
+def _overdue_condition(filters: QueueFilters, now: dt.datetime) -> ColumnElement[bool] | None:
+    return Lead.next_follow_up_at < now if filters.overdue else None
+
+
 def _conditions(
     filters: QueueFilters,
     viewer: Viewer,
     now: dt.datetime,
+    search: Search,
     *,
-    default_country: str = "US",
     skip: frozenset[str] = frozenset(),
     scope: ColumnElement[bool] | None = None,
-    dialect: str = "sqlite",
+    pin: str | None = None,
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses for the filters (minus those named in skip) and the viewer's scope.
 
     A counselor's scope is "mine or unassigned"; `scope` may narrow it to one of the two.
+    `pin`: the column whose equality is written so PostgreSQL keeps it in the sort order.
     """
     where: list[ColumnElement[bool]] = []
     if not viewer.sees_all:
@@ -302,17 +424,15 @@ def _conditions(
         if scope is None:
             scope = or_(Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None))
         where.append(scope)
-    if filters.status == OPEN and "status" not in skip:
-        where.append(Lead.status.not_in(sorted(CLOSED_STATUSES)))
-    elif filters.status and "status" not in skip:
-        where.append(Lead.status == filters.status)
-    if "owner" not in skip:
-        if filters.unassigned:
-            where.append(Lead.owner_id.is_(None))
-        elif filters.owner is not None:
-            where.append(Lead.owner_id == filters.owner)
+    for name, condition in (
+        ("status", _status_condition(filters, pin)),
+        ("owner", _owner_condition(filters, pin)),
+        ("overdue", _overdue_condition(filters, now)),
+    ):
+        if condition is not None and name not in skip:
+            where.append(condition)
     if filters.program_id is not None:
-        where.append(Lead.program_id == filters.program_id)
+        where.append(_equals(Lead.program_id, filters.program_id, pin))
     if filters.received_from:
         where.append(Lead.last_submitted_at >= _day_start(filters.received_from, filters.tz))
     if filters.received_to:
@@ -324,11 +444,8 @@ def _conditions(
     ):
         if value:
             where.append(column == value)
-    if filters.overdue and "overdue" not in skip:
-        where.append(Lead.next_follow_up_at < now)
-    search = _search_condition(filters.search, default_country, dialect)
-    if search is not None:
-        where.append(search)
+    if search.condition is not None:
+        where.append(search.condition)
     return where
 
 
@@ -348,18 +465,65 @@ ROW_COLUMNS = (
     Prospect.phone,
 )
 
+#: Filters that pin a column to one value, in the order of the leads index that leads with
+#: exactly those columns and then (last_submitted_at, id) (see models.Lead).
+_PINNED_ORDERS: frozenset[tuple[str, ...]] = frozenset(
+    {
+        ("status",),
+        ("owner_id",),
+        ("program_id",),
+        ("owner_id", "status"),
+        ("program_id", "status"),
+        ("owner_id", "program_id", "status"),
+    }
+)
+
+
+def _pinned(filters: QueueFilters) -> tuple[Any, ...]:
+    """The columns the filters hold to one value, when an index leads with exactly them.
+
+    Sorting by them first changes no result (each has one value) but tells PostgreSQL which
+    index serves the order. Without it, for a status that is rare among recent leads (the
+    enrolled ones are old), it may walk the index of every lead by date, newest first, and
+    test each one's status: 167,000 rows (66 ms) to fill a page of the enrolled tab at 1M
+    leads, against 51 rows (2 ms) in the status index. PostgreSQL drops a sort key that an
+    `=` holds constant, so the first of these columns is tested as `= ANY(ARRAY[value])`
+    there (the same test; `pin` in _conditions), which keeps the key and so the index.
+    """
+    pinned: list[Any] = []
+    if filters.owner is not None and not filters.unassigned:
+        pinned.append(Lead.owner_id)
+    if filters.program_id is not None:
+        pinned.append(Lead.program_id)
+    if filters.status and filters.status != OPEN:
+        pinned.append(Lead.status)
+    names = tuple(column.key for column in pinned)
+    return tuple(pinned) if names in _PINNED_ORDERS else ()
+
+
+def without_parallel_workers(session: Session) -> None:
+    """For the rest of this transaction, no parallel workers on PostgreSQL.
+
+    The queue reads a page (or an export batch) at a time: a short index range that stops
+    at its LIMIT. Starting parallel workers for it costs more than it saves: 23 of the 29 ms
+    a broad search's page took at a million leads went to launching two workers (6 ms
+    without), 40 of 50 ms for an export batch. SET LOCAL ends with the transaction.
+    """
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
 
 def _dialect(session: Session) -> str:
     """The database's dialect name: search matches inside names only where indexed."""
     return session.get_bind().dialect.name
 
 
-def _base(columns: Sequence[Any], where: list[ColumnElement[bool]]) -> Select[Any]:
-    return select(*columns).join(Prospect, Prospect.id == Lead.prospect_id).where(*where)
-
-
 def _segment_stmt(
-    base: Select[Any], segment: _Segment, after: tuple[Any, ...] | None, backwards: bool
+    base: Select[Any],
+    segment: _Segment,
+    after: tuple[Any, ...] | None,
+    backwards: bool,
+    pinned: tuple[Any, ...] = (),
 ) -> Select[Any]:
     """Rows of one segment in its order (or reversed), after the given key values."""
     stmt = base
@@ -377,12 +541,17 @@ def _segment_stmt(
         )
         key = tuple_(*columns)
         stmt = stmt.where(key < bound if descending else key > bound)
+    if segment.keys[0].name == "last_submitted_at":
+        columns = [*pinned, *columns]
     return stmt.order_by(*(c.desc() if descending else c.asc() for c in columns))
 
 
-def _cursor_of(sort: str, segment: int, row: Row[Any]) -> Cursor:
-    keys = _SEGMENTS[sort][segment].keys
-    return Cursor(sort, segment, tuple(getattr(row, key.name) for key in keys))
+def _resolved(
+    session: Session, filters: QueueFilters, search: Search | None, default_country: str
+) -> Search:
+    if search is not None:
+        return search
+    return resolve_search(session, filters.search, default_country=default_country)
 
 
 def fetch_page(
@@ -396,32 +565,54 @@ def fetch_page(
     before: str | None = None,
     columns: Sequence[Any] = ROW_COLUMNS,
     default_country: str = "US",
+    search: Search | None = None,
 ) -> Page:
-    """One page of the queue after (or before) a cursor; the first page without either."""
+    """One page of the queue after (or before) a cursor; the first page without either.
+
+    `search`: the filters' search already resolved (resolve_search), so a request that
+    also counts tabs looks the people up once.
+    """
     sort = filters.sort if filters.sort in SORTS else "newest"
-    segments = _SEGMENTS[sort]
-    where = _conditions(
-        filters, viewer, now, default_country=default_country, dialect=_dialect(session)
-    )
-    base = _base(columns, where)
-    start = Cursor.decode(before, sort)
+    search = _resolved(session, filters, search, default_country)
+    # A ranked search lists each rank in turn, each in the sort's own segments.
+    ranks: tuple[tuple[int, ...] | None, ...] = search.ranks or (None,)
+    plan = [(rank, segment) for rank in ranks for segment in _SEGMENTS[sort]]
+    postgresql = _dialect(session) == "postgresql"
+    pinned = _pinned(filters)
+    pin = pinned[0].key if pinned and postgresql else None
+    where = _conditions(filters, viewer, now, search if not search.ranks else Search(), pin=pin)
+    base = select(Lead.id).where(*where)
+    start = Cursor.decode(before, sort, len(ranks))
     backwards = start is not None
     if not backwards:
-        start = Cursor.decode(after, sort)
-    order = range(len(segments))
+        start = Cursor.decode(after, sort, len(ranks))
+    order = range(len(plan))
     if start is not None:
-        order = range(start.segment, -1, -1) if backwards else range(start.segment, len(segments))
+        order = range(start.segment, -1, -1) if backwards else range(start.segment, len(plan))
     elif backwards:
         order = range(0)
     found: list[tuple[int, Row[Any]]] = []
     for index in order:
-        if filters.overdue and segments[index].only == "no_follow_up":
+        rank, segment = plan[index]
+        if filters.overdue and segment.only == "no_follow_up":
             # Overdue means a follow-up date in the past: nothing without one can match, and
             # asking would walk every such lead to find none.
             continue
+        stmt = base if rank is None else base.where(_among(Lead.prospect_id, rank, postgresql))
         values = start.values if start is not None and index == start.segment else None
-        stmt = _segment_stmt(base, segments[index], values, backwards).limit(size + 1 - len(found))
-        found.extend((index, row) for row in session.execute(stmt))
+        stmt = _segment_stmt(stmt, segment, values, backwards, pinned)
+        # The page's leads are chosen on the leads table alone, then joined to their people:
+        # a search that matched a few hundred people joins a page of them, not all of them.
+        chosen = stmt.limit(size + 1 - len(found)).subquery()
+        rows = _segment_stmt(
+            select(*columns)
+            .join(Prospect, Prospect.id == Lead.prospect_id)
+            .join(chosen, chosen.c.id == Lead.id),
+            segment,
+            None,
+            backwards,
+        )
+        found.extend((index, row) for row in session.execute(rows))
         if len(found) > size:
             break
     more = len(found) > size
@@ -441,11 +632,9 @@ def fetch_page(
     )
 
 
-def _counted(stmt: Select[Any], filters: QueueFilters) -> Select[Any]:
-    """Join the prospect only when the search needs it: counts then stay on lead indexes."""
-    if filters.search.strip():
-        return stmt.join(Prospect, Prospect.id == Lead.prospect_id)
-    return stmt
+def _cursor_of(sort: str, index: int, row: Row[Any]) -> Cursor:
+    keys = _SEGMENTS[sort][index % len(_SEGMENTS[sort])].keys
+    return Cursor(sort, index, tuple(getattr(row, key.name) for key in keys))
 
 
 def count(
@@ -457,11 +646,9 @@ def count(
     default_country: str = "US",
 ) -> int:
     """The exact number of leads the filters select (for the export's audit record)."""
-    where = _conditions(
-        filters, viewer, now, default_country=default_country, dialect=_dialect(session)
-    )
-    stmt = _counted(select(func.count()).select_from(Lead), filters).where(*where)
-    return int(session.execute(stmt).scalar_one())
+    search = _resolved(session, filters, None, default_country)
+    where = _conditions(filters, viewer, now, search)
+    return int(session.execute(select(func.count()).select_from(Lead).where(*where)).scalar_one())
 
 
 def tab_counts(
@@ -472,54 +659,107 @@ def tab_counts(
     now: dt.datetime,
     cap: int,
     default_country: str = "US",
+    search: Search | None = None,
 ) -> TabCounts:
-    """Counts for each tab under the other filters, each capped, in one round trip.
+    """Counts for each tab under the other filters, in one round trip.
 
     Each count reads at most cap + 1 index entries: "1,000+" tells a person as much as an
     exact 412,377, and an exact count over a million rows is not a 50 ms query. "All" is
-    the sum of the status counts (above the cap when any of them is).
+    the sum of the status counts (above the cap when any of them is). Under a search that
+    matched few people, every tab is counted exactly in one pass over their leads instead.
     """
+    search = _resolved(session, filters, search, default_country)
+    if search.condition is not None and not search.bounded:
+        # A search matching more people than RANKED_MATCHES: counting their leads tab by
+        # tab would test a person per lead across whole indexes (1.7 s for "nguyen"). The
+        # page says so, and a narrower search is counted.
+        return TabCounts(cap=cap, too_many_people=RANKED_MATCHES)
+    if search.finds_nobody:
+        return _tally(TabCounts(cap=cap), {s: 0 for s in LEAD_STATUSES}, 0, 0, 0)
+    if search.bounded:
+        row = session.execute(_one_pass_counts(filters, viewer, now, search)).one()._mapping
+    else:
+        row = session.execute(_capped_counts(filters, viewer, now, search, cap)).one()._mapping
+    return _tally(
+        TabCounts(cap=cap),
+        {s: int(row[s]) for s in LEAD_STATUSES},
+        int(row["mine"]),
+        int(row["unassigned"]),
+        int(row["overdue"]),
+    )
+
+
+def _tally(
+    counts: TabCounts, by_status: dict[str, int], mine: int, unassigned: int, overdue: int
+) -> TabCounts:
+    counts.by_status = by_status
+    counts.mine, counts.unassigned, counts.overdue = mine, unassigned, overdue
+    counts.all = sum(by_status.values())
+    counts.open = sum(n for s, n in by_status.items() if s not in CLOSED_STATUSES)
+    return counts
+
+
+def _tab_conditions(
+    filters: QueueFilters, viewer: Viewer, now: dt.datetime
+) -> list[tuple[str, ColumnElement[bool], str]]:
+    """Each tab: its label, what it adds, and the filter it replaces."""
+    tabs = [(s, Lead.status == s, "status") for s in LEAD_STATUSES]
+    tabs.append(("mine", Lead.owner_id == viewer.user_id, "owner"))
+    tabs.append(("unassigned", Lead.owner_id.is_(None), "owner"))
+    tabs.append(("overdue", Lead.next_follow_up_at < now, "overdue"))
+    return tabs
+
+
+def _one_pass_counts(
+    filters: QueueFilters, viewer: Viewer, now: dt.datetime, search: Search
+) -> Select[Any]:
+    """Every tab counted exactly in one scan of the leads the other filters select: cheap
+    when a search has already narrowed them to a few people's leads."""
+    where = _conditions(
+        filters, viewer, now, search, skip=frozenset({"status", "owner", "overdue"})
+    )
+    own = {
+        "status": _status_condition(filters),
+        "owner": _owner_condition(filters),
+        "overdue": _overdue_condition(filters, now),
+    }
+    columns = []
+    for label, extra, replaces in _tab_conditions(filters, viewer, now):
+        parts = [extra, *(c for name, c in own.items() if name != replaces and c is not None)]
+        hits = func.sum(case((and_(*parts), 1), else_=0))
+        columns.append(func.coalesce(hits, 0).label(label))
+    return select(*columns).select_from(Lead).where(*where)
+
+
+def _capped_counts(
+    filters: QueueFilters, viewer: Viewer, now: dt.datetime, search: Search, cap: int
+) -> Select[Any]:
+    """Every tab counted up to cap + 1, each as an index range that LIMIT stops early."""
     # A counselor's "mine or unassigned" is counted as two disjoint parts: each is then a
     # plain index range that LIMIT stops early, where an OR would need a full bitmap.
     scopes: list[ColumnElement[bool] | None] = [None]
     if not viewer.sees_all:
         scopes = [Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None)]
-    conditions: dict[tuple[frozenset[str], int], list[ColumnElement[bool]]] = {}
-
-    def capped(label: str, extra: ColumnElement[bool], skip: frozenset[str]) -> Any:
+    conditions: dict[tuple[str, int], list[ColumnElement[bool]]] = {}
+    columns = []
+    for label, extra, replaces in _tab_conditions(filters, viewer, now):
         counts = []
         for index, scope in enumerate(scopes):
-            key = (skip, index)
+            key = (replaces, index)
             if key not in conditions:
                 conditions[key] = _conditions(
-                    filters,
-                    viewer,
-                    now,
-                    default_country=default_country,
-                    skip=skip,
-                    scope=scope,
-                    dialect=_dialect(session),
+                    filters, viewer, now, search, skip=frozenset({replaces}), scope=scope
                 )
             limited = (
-                _counted(select(literal_column("1")).select_from(Lead), filters)
+                select(literal_column("1"))
+                .select_from(Lead)
                 .where(*conditions[key], extra)
                 .limit(cap + 1)
                 .subquery()
             )
             counts.append(select(func.count()).select_from(limited).scalar_subquery())
-        return (counts[0] if len(counts) == 1 else counts[0] + counts[1]).label(label)
-
-    status_skip, owner_skip = frozenset({"status"}), frozenset({"owner"})
-    columns = [capped(s, Lead.status == s, status_skip) for s in LEAD_STATUSES]
-    columns.append(capped("mine", Lead.owner_id == viewer.user_id, owner_skip))
-    columns.append(capped("unassigned", Lead.owner_id.is_(None), owner_skip))
-    columns.append(capped("overdue", Lead.next_follow_up_at < now, frozenset({"overdue"})))
-    row = session.execute(select(*columns)).one()._mapping
-    counts = TabCounts(cap=cap, by_status={s: row[s] for s in LEAD_STATUSES})
-    counts.mine, counts.unassigned, counts.overdue = row["mine"], row["unassigned"], row["overdue"]
-    counts.all = sum(counts.by_status.values())
-    counts.open = sum(n for s, n in counts.by_status.items() if s not in CLOSED_STATUSES)
-    return counts
+        columns.append((counts[0] if len(counts) == 1 else counts[0] + counts[1]).label(label))
+    return select(*columns)
 
 
 def neighbours(
@@ -540,13 +780,22 @@ def neighbours(
     """
     sort = filters.sort if filters.sort in SORTS else "newest"
     segments = _SEGMENTS[sort]
+    without_parallel_workers(session)
+    search = _resolved(session, filters, None, default_country)
+    # Under a ranked search, the lead's place is in its person's rank (the last rank when
+    # the person no longer matches: they would come at the end).
+    rank = next(
+        (i for i, ids in enumerate(search.ranks) if lead.prospect_id in ids),
+        max(len(search.ranks) - 1, 0),
+    )
     segment = 0
     for index, candidate in enumerate(segments):
         has_date = lead.next_follow_up_at is not None
         if candidate.only is None or (candidate.only == "has_follow_up") == has_date:
             segment = index
             break
-    here = Cursor(sort, segment, tuple(getattr(lead, key.name) for key in segments[segment].keys))
+    keys = segments[segment].keys
+    here = Cursor(sort, rank * len(segments) + segment, tuple(getattr(lead, k.name) for k in keys))
     token = here.encode()
 
     def one(after: str | None = None, before: str | None = None) -> int | None:
@@ -560,6 +809,7 @@ def neighbours(
             before=before,
             columns=(Lead.id, Lead.last_submitted_at, Lead.next_follow_up_at),
             default_country=default_country,
+            search=search,
         )
         return page.rows[0].id if page.rows else None
 
@@ -604,17 +854,12 @@ def view_queue(
 ) -> tuple[Page, TabCounts]:
     """One page of the actor's queue and its tab counts; the view is audited."""
     viewer = viewer_of(actor)
+    without_parallel_workers(session)
+    search = resolve_search(session, filters.search, default_country=default_country)
     page = fetch_page(
-        session,
-        filters,
-        viewer,
-        now=now,
-        size=size,
-        after=after,
-        before=before,
-        default_country=default_country,
+        session, filters, viewer, now=now, size=size, after=after, before=before, search=search
     )
-    counts = tab_counts(session, filters, viewer, now=now, cap=cap, default_country=default_country)
+    counts = tab_counts(session, filters, viewer, now=now, cap=cap, search=search)
     audit.record(
         session,
         "queue.viewed",

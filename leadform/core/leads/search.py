@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import event, inspect
@@ -69,6 +70,22 @@ def search_name(first_name: str | None, last_name: str | None) -> str:
         if _APOSTROPHES.search(word)
     ]
     return " ".join([" " + fold(names), *joined])[:_MAX_LENGTH].rstrip()
+
+
+def match_rank(folded_name: str, email: str, terms: Sequence[str]) -> int:
+    """How well a person matches folded search terms, best first: 0 when every term is a
+    whole word of the name, 1 when every term starts a word of the name or the email, 2 when
+    a term is only inside a word ("guyen" in Nguyen: PostgreSQL's infix match)."""
+    words = folded_name.split()
+    rank = 0
+    for term in terms:
+        if term in words:
+            continue
+        if any(word.startswith(term) for word in words) or email.startswith(fold_email(term)):
+            rank = 1
+        else:
+            return 2
+    return rank
 
 
 def _keep_search_name(_mapper: Mapper[Any], _connection: Any, target: Prospect) -> None:
