@@ -141,6 +141,20 @@ def test_whole_words_rank_first_then_prefixes_each_newest_first_and_pages_cross_
     assert names(get(**_query(back))) == ["Zoe Newest", "Zoé Older"]
 
 
+def test_a_next_page_link_stays_in_its_rank_when_a_better_match_arrives(app, get, lead, login_as):
+    set_config(app, QUEUE_PAGE_SIZE=2)
+    login_as("manager")
+    lead("Zoey", "Third", age=dt.timedelta(days=3))
+    lead("Zoey", "Second", age=dt.timedelta(days=2))
+    lead("Zoey", "First", age=dt.timedelta(days=1))
+    page = get(q="zoe")
+    assert names(page) == ["Zoey First", "Zoey Second"]
+    href = link(page, "Next page")
+    lead("Zoe", "Exact")  # the exact rank was empty when the link was made
+    assert names(get(**_query(href))) == ["Zoey Third"]
+    assert names(get(q="zoe")) == ["Zoe Exact", "Zoey First"]
+
+
 def test_ranks_keep_the_chosen_sort_inside_each_rank(get, lead, login_as):
     login_as("manager")
     lead("Zoé", "Older", age=dt.timedelta(days=3))

@@ -240,6 +240,8 @@ def phone_candidates(text: str, default_country: str = "US") -> list[str]:
 #: A search that matches at most this many people is ranked (see `Search`) and handed to
 #: the lead queries as a list of ids; a broader one stays a subquery, listed by date.
 RANKED_MATCHES = 1000
+#: How many ranks search.match_rank gives.
+RANKS = 3
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,9 @@ class Search:
     """
 
     condition: ColumnElement[bool] | None = None
-    #: The matching people's ids, best rank first (search.match_rank; empty ranks left out).
+    #: The matching people's ids by rank (search.match_rank: exact words, word starts,
+    #: inside a word), one entry per rank even when empty, so that a cursor's rank keeps
+    #: its meaning when a new match fills a rank that was empty; () when not ranked.
     ranks: tuple[tuple[int, ...], ...] = ()
     #: True when `ranks` holds every matching person (at most RANKED_MATCHES of them).
     bounded: bool = False
@@ -260,7 +264,7 @@ class Search:
     @property
     def finds_nobody(self) -> bool:
         """True when the search was resolved and matched no one."""
-        return self.bounded and not self.ranks
+        return self.bounded and not any(self.ranks)
 
 
 @dataclass(frozen=True)
@@ -342,7 +346,7 @@ def resolve_search(session: Session, text: str, *, default_country: str = "US") 
             if found.email_start and row.email_normalized.startswith(found.email_start):
                 rank = min(rank, 1)  # the email as typed: a prefix match
         by_rank.setdefault(rank, []).append(row.id)
-    ranks = tuple(tuple(sorted(by_rank[rank])) for rank in sorted(by_rank))
+    ranks = tuple(tuple(sorted(by_rank.get(rank, ()))) for rank in range(RANKS))
     ids = sorted(row.id for row in rows)
     condition = _among(Lead.prospect_id, ids, dialect == "postgresql") if ids else false()
     return Search(condition, ranks, bounded=True)
@@ -598,6 +602,8 @@ def fetch_page(
             # Overdue means a follow-up date in the past: nothing without one can match, and
             # asking would walk every such lead to find none.
             continue
+        if rank is not None and not rank:
+            continue  # nobody in this rank
         stmt = base if rank is None else base.where(_among(Lead.prospect_id, rank, postgresql))
         values = start.values if start is not None and index == start.segment else None
         stmt = _segment_stmt(stmt, segment, values, backwards, pinned)
