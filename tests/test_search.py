@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from factories import PG_URL, set_config, valid_form
-from test_staff_queue import link, names
+from test_staff_queue import _nav, link, names
 
 from leadform.core.leads.search import fold, match_rank, search_name
 from leadform.db import utcnow
@@ -216,6 +216,84 @@ def test_a_search_matching_too_many_people_is_listed_by_date_and_not_counted(
     assert set(tab.findall(by_date)) == {""}
     assert "More than 2 people match this search" in by_date
     assert names(get(q="zoe", status="contacted")) == ["Zoë Also"]
+
+
+def _lead_nav(client, lead_id: int, origin: str) -> tuple[str | None, str | None]:
+    """The lead page's previous and next lead links (paths), opened from a queue view."""
+    page = client.get(f"/staff/leads/{lead_id}?" + urlencode({"from": origin}))
+    nav = _nav(page.get_data(as_text=True))
+    prev, after = nav["prev"], nav["next"]
+    return (prev and prev.split("?")[0], after and after.split("?")[0])
+
+
+def test_a_lead_page_opened_from_a_ranked_search_links_its_neighbours_across_ranks(
+    client, lead, login_as, db
+):
+    login_as("manager")
+    a = lead("Zoe", "A", age=dt.timedelta(hours=1))
+    b = lead("Zoe", "B", age=dt.timedelta(hours=2))
+    c = lead("Zoey", "C", age=dt.timedelta(hours=3))
+    d = lead("Zoey", "D", age=dt.timedelta(hours=4))
+    origin = "owner=any&q=zoe"
+    assert _lead_nav(client, b.id, origin) == (f"/staff/leads/{a.id}", f"/staff/leads/{c.id}")
+    assert _lead_nav(client, c.id, origin) == (f"/staff/leads/{b.id}", f"/staff/leads/{d.id}")
+    # Its name corrected so that it no longer matches: still between the same two.
+    b.prospect.first_name = "Chloe"
+    db.commit()
+    assert _lead_nav(client, b.id, origin) == (f"/staff/leads/{a.id}", f"/staff/leads/{c.id}")
+
+
+def test_a_page_link_from_before_the_search_crossed_the_ranking_limit_starts_over(
+    app, get, lead, login_as, monkeypatch
+):
+    """A cursor says whether it walks ranks: one made when the search was listed by date,
+    followed once it is ranked (or the other way), shows the first page, never a page
+    that repeats or skips rows."""
+    from leadform.core.leads import queue
+
+    set_config(app, QUEUE_PAGE_SIZE=2)
+    login_as("manager")
+    lead("Zoey", "P1", age=dt.timedelta(hours=1))
+    lead("Zoe", "E1", age=dt.timedelta(hours=2))
+    lead("Zoey", "P2", age=dt.timedelta(hours=3))
+    lead("Zoe", "E2", age=dt.timedelta(hours=4))
+    monkeypatch.setattr(queue, "RANKED_MATCHES", 3)
+    by_date = get(q="zoe")
+    assert names(by_date) == ["Zoey P1", "Zoe E1"]
+    href = link(by_date, "Next page")
+    monkeypatch.setattr(queue, "RANKED_MATCHES", 1000)
+    again = get(**_query(href))
+    assert names(again) == ["Zoe E1", "Zoe E2"]  # the ranked first page
+    assert link(again, "Previous page") is None
+    ranked_next = link(again, "Next page")
+    monkeypatch.setattr(queue, "RANKED_MATCHES", 3)
+    assert names(get(**_query(ranked_next))) == ["Zoey P1", "Zoe E1"]
+
+
+def test_a_counselors_search_ranks_and_counts_only_people_they_may_see(
+    get, lead, login_as, make_staff, monkeypatch
+):
+    """Others' matches neither make a counselor's search too broad to count nor show."""
+    from leadform.core.leads import queue
+
+    other = make_staff("counselor")
+    me = login_as("counselor")
+    for i in range(3):
+        lead("Zoe", f"Theirs{i}", owner=other)
+    lead("Zoe", "Mine", owner=me)
+    lead("Zoey", "Unassigned")
+    monkeypatch.setattr(queue, "RANKED_MATCHES", 2)
+    page = get(q="zoe")
+    assert names(page) == ["Zoe Mine", "Zoey Unassigned"]
+    assert "people match this search" not in page
+    tab = re.compile(r'<span class="(?:count|badge rounded-pill text-bg-light)">([^<]*)</span>')
+    assert tab.findall(page)[:5] == [
+        "1",
+        "1",
+        "0",
+        "2",
+        "2",
+    ]  # mine, unassigned, overdue, open, all
 
 
 def test_counts_in_one_pass_equal_the_capped_counts_under_every_filter(db, lead, make_staff):

@@ -284,7 +284,9 @@ def batches(
     size = batch_size or BATCH_SIZE
     cursor: str | None = None
     # Looked up once: every batch walks the same people in the same rank order.
-    search = queue.resolve_search(session, filters.search, default_country=default_country)
+    search = queue.resolve_search(
+        session, filters.search, default_country=default_country, viewer=viewer
+    )
     while True:
         # Each batch is its own transaction (the caller commits between them).
         queue.without_parallel_workers(session)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    exists,
     false,
     func,
     literal_column,
@@ -140,16 +141,22 @@ class Cursor:
     sort: str
     segment: int
     values: tuple[Any, ...]
+    #: How many ranks the walk has (0: not a ranked search; see `Search`).
+    ranks: int = 0
 
     def encode(self) -> str:
         """An opaque, URL-safe token for the query string."""
         values = [v.isoformat() if isinstance(v, dt.datetime) else v for v in self.values]
-        raw = json.dumps([self.sort, self.segment, values], separators=(",", ":"))
+        fields: list[Any] = [self.sort, self.segment, values]
+        if self.ranks:
+            fields.append(self.ranks)
+        raw = json.dumps(fields, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str | None, sort: str, ranks: int = 1) -> Cursor | None:
-        """The cursor in a token, or None when it is missing, garbled or for another sort.
+    def decode(cls, token: str | None, sort: str, ranks: int = 0) -> Cursor | None:
+        """The cursor in a token, or None when it is missing, garbled, for another sort, or
+        for a walk with other ranks (a search that crossed RANKED_MATCHES between pages).
 
         A ranked search walks the sort's segments once per rank: segment `n` of a sort with
         `k` segments is rank `n // k`, segment `n % k`.
@@ -158,8 +165,8 @@ class Cursor:
             return None
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            name, segment, values = json.loads(raw)
-            if name != sort or type(segment) is not int:
+            name, segment, values, *rest = json.loads(raw)
+            if name != sort or type(segment) is not int or rest != ([ranks] if ranks else []):
                 return None
             per_rank = len(_SEGMENTS[sort])
             if not 0 <= segment < per_rank * max(ranks, 1):
@@ -172,7 +179,7 @@ class Cursor:
             )
         except (ValueError, TypeError, KeyError, IndexError, binascii.Error):
             return None
-        return cls(sort, segment, parsed)
+        return cls(sort, segment, parsed, ranks)
 
 
 def _parse_key_value(name: str, value: Any) -> Any:
@@ -317,19 +324,27 @@ def _people_condition(text: str, default_country: str, dialect: str) -> _People 
     return _People(and_(*conditions), terms)
 
 
-def resolve_search(session: Session, text: str, *, default_country: str = "US") -> Search:
+def resolve_search(
+    session: Session, text: str, *, default_country: str = "US", viewer: Viewer | None = None
+) -> Search:
     """Look up the people a search means, once, and rank them: every term a whole word of
     the name first, then every term the start of a word (or of the email), then matches
-    inside a word; by date within each rank (the queue's keyset pages walk rank by rank)."""
+    inside a word; by date within each rank (the queue's keyset pages walk rank by rank).
+
+    For a counselor, only people with a lead they may see: who else matches is none of
+    their business, and should not make their own search too broad to rank and count.
+    """
     dialect = _dialect(session)
     found = _people_condition(text, default_country, dialect)
     if found is None:
         return Search()
-    rows = session.execute(
-        select(Prospect.id, Prospect.search_name, Prospect.email_normalized)
-        .where(found.condition)
-        .limit(RANKED_MATCHES + 1)
-    ).all()
+    people = select(Prospect.id, Prospect.search_name, Prospect.email_normalized).where(
+        found.condition
+    )
+    if viewer is not None and not viewer.sees_all:
+        visible = or_(Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None))
+        people = people.where(exists().where(Lead.prospect_id == Prospect.id, visible))
+    rows = session.execute(people.limit(RANKED_MATCHES + 1)).all()
     if len(rows) > RANKED_MATCHES:
         # Too many people to list or rank: their leads are found by a semi-join that the
         # planner may run either way round. A broad match is common among recent leads, so
@@ -551,11 +566,15 @@ def _segment_stmt(
 
 
 def _resolved(
-    session: Session, filters: QueueFilters, search: Search | None, default_country: str
+    session: Session,
+    filters: QueueFilters,
+    search: Search | None,
+    default_country: str,
+    viewer: Viewer,
 ) -> Search:
     if search is not None:
         return search
-    return resolve_search(session, filters.search, default_country=default_country)
+    return resolve_search(session, filters.search, default_country=default_country, viewer=viewer)
 
 
 def fetch_page(
@@ -577,7 +596,7 @@ def fetch_page(
     also counts tabs looks the people up once.
     """
     sort = filters.sort if filters.sort in SORTS else "newest"
-    search = _resolved(session, filters, search, default_country)
+    search = _resolved(session, filters, search, default_country, viewer)
     # A ranked search lists each rank in turn, each in the sort's own segments.
     ranks: tuple[tuple[int, ...] | None, ...] = search.ranks or (None,)
     plan = [(rank, segment) for rank in ranks for segment in _SEGMENTS[sort]]
@@ -586,10 +605,10 @@ def fetch_page(
     pin = pinned[0].key if pinned and postgresql else None
     where = _conditions(filters, viewer, now, search if not search.ranks else Search(), pin=pin)
     base = select(Lead.id).where(*where)
-    start = Cursor.decode(before, sort, len(ranks))
+    start = Cursor.decode(before, sort, len(search.ranks))
     backwards = start is not None
     if not backwards:
-        start = Cursor.decode(after, sort, len(ranks))
+        start = Cursor.decode(after, sort, len(search.ranks))
     order = range(len(plan))
     if start is not None:
         order = range(start.segment, -1, -1) if backwards else range(start.segment, len(plan))
@@ -632,15 +651,15 @@ def fetch_page(
         return Page([], None, None, is_first=not has_prev)
     return Page(
         rows=[row for _, row in found],
-        next_cursor=_cursor_of(sort, *found[-1]).encode() if has_next else None,
-        prev_cursor=_cursor_of(sort, *found[0]).encode() if has_prev else None,
+        next_cursor=_cursor_of(sort, *found[-1], len(search.ranks)).encode() if has_next else None,
+        prev_cursor=_cursor_of(sort, *found[0], len(search.ranks)).encode() if has_prev else None,
         is_first=not has_prev,
     )
 
 
-def _cursor_of(sort: str, index: int, row: Row[Any]) -> Cursor:
+def _cursor_of(sort: str, index: int, row: Row[Any], ranks: int) -> Cursor:
     keys = _SEGMENTS[sort][index % len(_SEGMENTS[sort])].keys
-    return Cursor(sort, index, tuple(getattr(row, key.name) for key in keys))
+    return Cursor(sort, index, tuple(getattr(row, key.name) for key in keys), ranks)
 
 
 def count(
@@ -652,7 +671,7 @@ def count(
     default_country: str = "US",
 ) -> int:
     """The exact number of leads the filters select (for the export's audit record)."""
-    search = _resolved(session, filters, None, default_country)
+    search = _resolved(session, filters, None, default_country, viewer)
     where = _conditions(filters, viewer, now, search)
     return int(session.execute(select(func.count()).select_from(Lead).where(*where)).scalar_one())
 
@@ -674,7 +693,7 @@ def tab_counts(
     the sum of the status counts (above the cap when any of them is). Under a search that
     matched few people, every tab is counted exactly in one pass over their leads instead.
     """
-    search = _resolved(session, filters, search, default_country)
+    search = _resolved(session, filters, search, default_country, viewer)
     if search.condition is not None and not search.bounded:
         # A search matching more people than RANKED_MATCHES: counting their leads tab by
         # tab would test a person per lead across whole indexes (1.7 s for "nguyen"). The
@@ -787,13 +806,14 @@ def neighbours(
     sort = filters.sort if filters.sort in SORTS else "newest"
     segments = _SEGMENTS[sort]
     without_parallel_workers(session)
-    search = _resolved(session, filters, None, default_country)
-    # Under a ranked search, the lead's place is in its person's rank (the last rank when
-    # the person no longer matches: they would come at the end).
-    rank = next(
-        (i for i, ids in enumerate(search.ranks) if lead.prospect_id in ids),
-        max(len(search.ranks) - 1, 0),
-    )
+    search = _resolved(session, filters, None, default_country, viewer)
+    # Under a ranked search, the lead's place is in its person's rank. A person who no
+    # longer matches (their name was just corrected) has no rank: the rank they were shown
+    # in is unknown, so their neighbours are the matches just before and after them by
+    # the sort alone, as they were before search results were ranked.
+    rank = next((i for i, ids in enumerate(search.ranks) if lead.prospect_id in ids), None)
+    if rank is None:
+        search = Search(search.condition)
     segment = 0
     for index, candidate in enumerate(segments):
         has_date = lead.next_follow_up_at is not None
@@ -801,7 +821,12 @@ def neighbours(
             segment = index
             break
     keys = segments[segment].keys
-    here = Cursor(sort, rank * len(segments) + segment, tuple(getattr(lead, k.name) for k in keys))
+    here = Cursor(
+        sort,
+        (rank or 0) * len(segments) + segment,
+        tuple(getattr(lead, k.name) for k in keys),
+        len(search.ranks),
+    )
     token = here.encode()
 
     def one(after: str | None = None, before: str | None = None) -> int | None:
@@ -861,7 +886,7 @@ def view_queue(
     """One page of the actor's queue and its tab counts; the view is audited."""
     viewer = viewer_of(actor)
     without_parallel_workers(session)
-    search = resolve_search(session, filters.search, default_country=default_country)
+    search = resolve_search(session, filters.search, default_country=default_country, viewer=viewer)
     page = fetch_page(
         session, filters, viewer, now=now, size=size, after=after, before=before, search=search
     )
