@@ -128,3 +128,32 @@ def test_reading_fields_needs_no_form_class_change() -> None:
     """Every request-info field has a reader (a new field type must get one)."""
     readers = dict(request_forms._readers())
     assert set(readers) == {*FIELDS, "website", *UTM_FIELDS}
+
+
+def _bad_characters_char_by_char(value: str, multiline: bool) -> bool:
+    """The rule as first written: a category lookup per character."""
+    import unicodedata
+
+    from leadform.core.intake.validation import _BIDI_CONTROLS
+
+    for ch in value:
+        if multiline and ch in "\n\r\t":
+            continue
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            return True
+    return False
+
+
+@given(
+    value=st.one_of(st.text(max_size=40), st.text(st.characters(max_codepoint=127), max_size=40)),
+    multiline=st.booleans(),
+)
+@settings(max_examples=500, deadline=None)
+def test_the_ascii_shortcut_finds_what_the_character_rule_finds(
+    value: str, multiline: bool
+) -> None:
+    from leadform.core.intake.validation import bad_characters
+
+    assert bad_characters(value, multiline=multiline) == _bad_characters_char_by_char(
+        value, multiline
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, TextClause, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -615,7 +616,7 @@ def _new_lead_rows(
 
 
 def _insert_new_lead_rows(
-    session: Session,
+    conn: Connection,
     new: NewLead,
     submission: dict[str, Any],
     activity: dict[str, Any],
@@ -632,7 +633,7 @@ def _insert_new_lead_rows(
         "activity": _json_rows(activity),
         "events": _json_rows(rows),
     }
-    return session.connection().execute(stmt, params).first() is not None
+    return conn.execute(stmt, params).first() is not None
 
 
 def record_submission(
@@ -706,7 +707,7 @@ def record_submission(
             {},
             now,
         )
-        if _insert_new_lead_rows(session, new, submission, activity, created_rows):
+        if _insert_new_lead_rows(conn, new, submission, activity, created_rows):
             if new.turn is not None:
                 new.turn.take()  # only a new lead takes a turn: a returning request is not routed
             return Outcome(
