@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -82,7 +82,41 @@ def lead_events(
     now: dt.datetime,
     served_url: str | None = None,
 ) -> None:
-    """Write the events for a stored submission, each naming its recipients as they are now.
+    """Write the events for a stored submission (see lead_event_rows) in one INSERT."""
+    rows = lead_event_rows(
+        created=created,
+        lead_id=lead_id,
+        submission_id=submission_id,
+        reopened=reopened,
+        channel=channel,
+        owner=owner,
+        team=team,
+        confirmation=confirmation,
+        now=now,
+        served_url=served_url,
+    )
+    session.execute(message_table().insert(), rows)
+
+
+def message_table() -> Table:
+    """The outbox's table: the submit path writes events with the submission's other rows."""
+    return OutboxMessage.__table__
+
+
+def lead_event_rows(
+    *,
+    created: bool,
+    lead_id: int,
+    submission_id: int,
+    reopened: bool,
+    channel: str,
+    owner: StaffUser | None,
+    team: tuple[str, ...],
+    confirmation: Confirmation | None,
+    now: dt.datetime,
+    served_url: str | None = None,
+) -> list[dict[str, object]]:
+    """The outbox rows for a stored submission, each naming its recipients as they are now.
 
     A new or returning lead (the CRM's webhook; the counselor alert goes to the owner, or
     to the team address while nobody owns it); a lead routed to a counselor at intake also
@@ -120,10 +154,7 @@ def lead_events(
     if served_url:
         for row in rows:
             row["payload"]["served_url"] = served_url  # type: ignore[index]
-    session.execute(
-        OutboxMessage.__table__.insert(),
-        [{**row, "created_at": now, "next_attempt_at": now} for row in rows],
-    )
+    return [{**row, "created_at": now, "next_attempt_at": now} for row in rows]
 
 
 def assigned_payload(lead_id: int, owner: StaffUser, *, by: int | None) -> dict[str, object]:

@@ -79,8 +79,20 @@ _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,11}$")
 ZIP_CODE_COUNTRIES: frozenset[str] = frozenset({"US", "PR", "GU", "VI", "AS", "MP"})
 
 
+#: The control characters ASCII text can hold (category Cc: C0 and DEL), with and without
+#: the tab and line breaks a multiline field allows.
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def bad_characters(value: str, *, multiline: bool = False) -> bool:
     """True when the text holds NUL, control characters or bidi overrides."""
+    if value.isascii():
+        # Most text is ASCII, where only C0 and DEL can be bad (surrogates, private use,
+        # unassigned code points and bidi controls are all outside it): one regex search
+        # instead of a category lookup per character.
+        pattern = _ASCII_CONTROL_MULTILINE if multiline else _ASCII_CONTROL
+        return pattern.search(value) is not None
     for ch in value:
         if multiline and ch in "\n\r\t":
             continue

@@ -34,6 +34,7 @@ from ...core.intake.inquiry import UTM_FIELDS, Evidence
 from ...core.intake.tokens import FormToken, issue_form_token
 from .. import errors
 from ..extensions import csrf, limiter
+from ..request_form.forms import read_sent
 from ..request_form.receive import (
     NOT_SAVED_NOTICE,
     SUBMIT_LIMIT_SCOPE,
@@ -170,6 +171,7 @@ def _handle_post(slug: str | None, allowed: frozenset[str]) -> str | tuple[str, 
     db = get_session()
     catalog = catalog_cache().catalog(lambda: db)
     form = EmbedForm(request.form, programs=catalog.programs)
+    sent = read_sent(request.form)
     host = _host(form.parent_origin.data, form.page_url.data, allowed)
     form.parent_origin.data = host.origin
     form.page_url.data = host.page_url
@@ -183,10 +185,10 @@ def _handle_post(slug: str | None, allowed: frozenset[str]) -> str | tuple[str, 
             # The host page; without one that checks out, the form's own page.
             page_url=host.page_url or request.referrer or request.url,
             referrer=token.referrer,
-            utm=form.utm(),
+            utm=sent.utm,
         )
 
-    reply = receive(db, form, catalog, evidence=evidence)
+    reply = receive(db, sent, catalog, evidence=evidence)
     if reply.unavailable:
         return _unavailable()
     if reply.done:
@@ -198,6 +200,7 @@ def _handle_post(slug: str | None, allowed: frozenset[str]) -> str | tuple[str, 
             program_slug=reply.program_slug or "",
             parent_origin=host.origin,
         )
+    reply.show_on(form)
     program = catalog.by_slug.get(slug) if slug else None
     return _render_form(form, catalog, program=program, notice=reply.notice, status=reply.status)
 

@@ -34,7 +34,7 @@ from ...core.prospect_email import read_opt_out_token, withdraw_email
 from ...db import utcnow
 from .. import errors
 from ..extensions import csrf, limiter
-from ..request_form.forms import RequestInfoForm
+from ..request_form.forms import RequestInfoForm, read_sent
 from ..request_form.receive import (
     NOT_SAVED_NOTICE,
     SUBMIT_LIMIT_SCOPE,
@@ -240,11 +240,12 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
 
     What is this door's: CSRF and the thanks redirect. The form token, the consent version
     and the call to the core are shared with the embed door (web.request_form.receive).
+    The WTForms form is built only to show the form again: a stored request never renders it.
     """
     catalog = catalog_cache().catalog(lambda: db)
     # request.form, not Flask-WTF's default of files + form: an uploaded file named like
     # a field would otherwise arrive in the validators as a FileStorage instead of text.
-    form = RequestInfoForm(request.form, programs=catalog.programs)
+    sent = read_sent(request.form)
 
     # A stale CSRF or form token: keep every value and ask to submit again.
     csrf_ok = True
@@ -261,16 +262,18 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
             user_agent=request.headers.get("User-Agent", ""),
             page_url=request.referrer or request.url,
             referrer=token.referrer,
-            utm=form.utm(),
+            utm=sent.utm,
         )
 
     reply = receive(
-        db, form, catalog, evidence=evidence, csrf_ok=csrf_ok, fresh_referrer=request.referrer
+        db, sent, catalog, evidence=evidence, csrf_ok=csrf_ok, fresh_referrer=request.referrer
     )
     if reply.unavailable:
         return _unavailable()
     if reply.done:
         return _thanks_redirect(reply.program_name)
+    form = RequestInfoForm(request.form, programs=catalog.programs)
+    reply.show_on(form)
     return _render_form(form, catalog, notice=reply.notice, status=reply.status)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from markupsafe import Markup
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
@@ -14,7 +15,7 @@ from ...core.errors import ValidationFailed
 from ...core.intake import validation as v
 from ...core.intake.catalog import ProgramInfo
 from ...core.intake.inquiry import CHECKBOX_FALSE_VALUES, FIELDS, SMS_OPT_IN_TEXT, UTM_FIELDS
-from ..forms import BaseForm, select_choices
+from ..forms import BaseForm, select_choices, strip_whitespace
 
 
 @cache
@@ -148,3 +149,78 @@ class RequestInfoForm(BaseForm):
     def utm(self) -> dict[str, str]:
         """The attribution fields as submitted."""
         return {name: getattr(self, name).data or "" for name in UTM_FIELDS}
+
+
+class FormData(Protocol):
+    """What a POST's form data offers (Werkzeug's MultiDict): every value sent for a name."""
+
+    def getlist(self, key: str) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A request-info POST's fields as RequestInfoForm reads them, without building the form.
+
+    Building the WTForms form (some twenty bound fields, a CSRF field that signs a new
+    token) cost as much CPU as validating the request; a POST that is stored never renders
+    it. The doors build the form only to show it again (errors, a stale token).
+    """
+
+    #: The request-info fields (inquiry.FIELDS) with the values the form's fields would hold.
+    fields: dict[str, Any]
+    #: The honeypot, as text.
+    website: str
+    #: The attribution fields, as text.
+    utm: dict[str, str]
+
+
+def _field_reader(name: str) -> Callable[[FormData], Any]:
+    """How RequestInfoForm's field `name` turns form data into its value, as WTForms does.
+
+    Field.process on a POST: the default (coerced by a SelectField), replaced by the first
+    value sent when there is one; a BooleanField is False unless a value not in its
+    false_values was sent; then the filters (BaseForm adds strip_whitespace to every field).
+    tests/test_form_rules.py checks this against the form itself.
+    """
+    unbound = getattr(RequestInfoForm, name)
+    kwargs = unbound.kwargs
+    filters = (strip_whitespace, *kwargs.get("filters", ()))
+    if issubclass(unbound.field_class, BooleanField):
+        false_values = kwargs.get("false_values", BooleanField.false_values)
+
+        def boolean(formdata: FormData) -> Any:
+            values = formdata.getlist(name)
+            return bool(values) and values[0] not in false_values
+
+        return boolean
+    if not issubclass(unbound.field_class, (StringField, SelectField)):  # pragma: no cover
+        raise TypeError(f"no reader for {unbound.field_class.__name__} {name}")
+    coerce = kwargs.get("coerce", str) if issubclass(unbound.field_class, SelectField) else None
+    default = kwargs.get("default")
+    if default is not None and coerce is not None:
+        default = coerce(default)
+
+    def text(formdata: FormData) -> Any:
+        values = formdata.getlist(name)
+        value = (coerce(values[0]) if coerce is not None else values[0]) if values else default
+        for apply in filters:
+            value = apply(value)
+        return value
+
+    return text
+
+
+@cache
+def _readers() -> tuple[tuple[str, Callable[[FormData], Any]], ...]:
+    names = (*FIELDS, "website", *UTM_FIELDS)
+    return tuple((name, _field_reader(name)) for name in names)
+
+
+def read_sent(formdata: FormData) -> Sent:
+    """The POST's request-info fields, honeypot and attribution as RequestInfoForm reads them."""
+    values = {name: read(formdata) for name, read in _readers()}
+    return Sent(
+        fields={name: values[name] for name in FIELDS},
+        website=values["website"] or "",
+        utm={name: values[name] or "" for name in UTM_FIELDS},
+    )

@@ -22,7 +22,7 @@ from ...core.intake import store, submit
 from ...core.intake.catalog import Catalog, CatalogCache, ConsentInfo, consent_version
 from ...core.intake.inquiry import Evidence
 from ...core.intake.tokens import FormToken, FormTokenError, issue_form_token, read_form_token
-from .forms import RequestInfoForm
+from .forms import RequestInfoForm, Sent
 
 RESUBMIT_NOTICE = (
     "This form was open for a while, so we couldn't send it yet. "
@@ -73,11 +73,22 @@ class Reply:
     notice: str | None = None
     #: No active consent text: the form cannot be offered at all (503).
     unavailable: bool = False
+    #: Not done: the form token the form shown again carries (None: the one sent, as is).
+    form_token: str | None = None
+    #: Not done because the input broke the rules: the messages by field.
+    failed: ValidationFailed | None = None
+
+    def show_on(self, form: RequestInfoForm) -> None:
+        """Put the token to send next and the messages on the form shown again."""
+        if self.form_token is not None:
+            form.form_token.data = self.form_token
+        if self.failed is not None:
+            form.show_errors(self.failed)
 
 
 def receive(
     db: Session,
-    form: RequestInfoForm,
+    sent: Sent,
     catalog: Catalog,
     *,
     evidence: Callable[[FormToken], Evidence],
@@ -89,24 +100,25 @@ def receive(
     `evidence` builds how the request arrived from the verified token (its referrer is the
     landing referrer given when the form was served). `csrf_ok=False` (a door that checks
     CSRF found it stale) re-shows the form keeping the token. `fresh_referrer` goes into a
-    new token when the one sent was missing or forged.
+    new token when the one sent was missing or forged. No form is built here: a door that
+    shows the form again builds it and puts the reply on it (`Reply.show_on`).
     """
     try:
         token = read_form_token(settings(), request.form.get("form_token"))
         consent = consent_shown(db, token, catalog)
     except FormTokenError as exc:
-        form.form_token.data = reissue_form_token(exc, catalog, fresh_referrer)
-        return Reply(status=400, notice=RESUBMIT_NOTICE)
+        fresh = reissue_form_token(exc, catalog, fresh_referrer)
+        return Reply(status=400, notice=RESUBMIT_NOTICE, form_token=fresh)
     if not csrf_ok:
         # The form token is still good: keep it, so the time trap goes on counting from
         # when the form was first served and a quick second click is not taken for a bot.
-        form.form_token.data = token_for_page(token, catalog)
-        return Reply(status=400, notice=RESUBMIT_NOTICE)
+        kept = token_for_page(token, catalog)
+        return Reply(status=400, notice=RESUBMIT_NOTICE, form_token=kept)
     if consent is None:
         return Reply(unavailable=True)
 
     received = submit.Received(
-        fields={**form.fields_sent(), "website": form.website.data or ""},
+        fields={**sent.fields, "website": sent.website},
         evidence=evidence(token),
         # No look-up of the key first: a double click or replay is rare, and the unique
         # key turns it into a rollback and the same thanks page (below).
@@ -120,9 +132,7 @@ def receive(
         db.commit()
     except ValidationFailed as failed:
         db.rollback()
-        form.show_errors(failed)
-        form.form_token.data = token_for_page(token, catalog)
-        return Reply(status=422)
+        return Reply(status=422, form_token=token_for_page(token, catalog), failed=failed)
     except IntegrityError:
         # Two copies of one form racing past each other meet at the unique key: the loser
         # rolls back and gets the same thanks page as the first time, naming the program of
