@@ -61,7 +61,7 @@ format: install
 bench-submit: install ## LeadForm's submit path vs a bare INSERT under gunicorn on PostgreSQL (BENCH_ARGS="--duration 20")
 	$(BIN)/python bench/submit.py $(BENCH_ARGS)
 
-bench-dashboard: install ## queue queries and CSV export at 1,000,000 leads on a throwaway PostgreSQL database (BENCH_ADMIN_URL)
+bench-dashboard: install ## queue queries, every staff page over HTTP and the CSV export at 1,000,000 leads on a throwaway PostgreSQL database (BENCH_ADMIN_URL; BENCH_ARGS="--keep")
 	$(BIN)/python bench/dashboard.py $(BENCH_ARGS)
 
 clean:
