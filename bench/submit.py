@@ -494,6 +494,36 @@ def throwaway_database(server: str) -> Iterator[str]:
             conn.execute(drop)
 
 
+def leadform_env(url: str) -> dict[str, str]:
+    """The environment LeadForm is served with: production mode on `url`, this process's
+    environment without its own LEADFORM_ settings, no rate limits, no time trap."""
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFORM_")}
+    return {
+        **base_env,
+        "LEADFORM_ENV": "production",
+        "LEADFORM_SECRET_KEY": secrets.token_urlsafe(48),
+        "LEADFORM_DATABASE_URL": url,
+        "LEADFORM_RATELIMIT_ENABLED": "false",
+        "LEADFORM_MIN_FORM_SECONDS": "0",
+        # Plain http on 127.0.0.1: a Secure cookie would not come back, and CSRF needs it.
+        "LEADFORM_SESSION_COOKIE_SECURE": "false",
+    }
+
+
+def prepare(env: dict[str, str], url: str) -> tuple[str, list[str]]:
+    """Migrate the throwaway database, load the catalog, create the baseline's table and an
+    API key: (the key, the active programs' slugs)."""
+    flask(env, "db", "upgrade")
+    flask(env, "programs", "load")
+    api_key = flask(env, "apikeys", "create", "bench").strip().splitlines()[-1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        programs = [
+            row[0] for row in conn.execute("SELECT slug FROM programs WHERE active ORDER BY id")
+        ]
+        conn.execute(CREATE_TABLE)
+    return api_key, programs
+
+
 def flask(env: dict[str, str], *command: str) -> str:
     """Run a LeadForm CLI command in the repository, failing loudly; return its output."""
     done = subprocess.run(
@@ -805,27 +835,11 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFORM_")}
-        env = {
-            **base_env,
-            "LEADFORM_ENV": "production",
-            "LEADFORM_SECRET_KEY": secrets.token_urlsafe(48),
-            "LEADFORM_DATABASE_URL": url,
-            "LEADFORM_RATELIMIT_ENABLED": "false",
-            "LEADFORM_MIN_FORM_SECONDS": "0",
-            # Plain http on 127.0.0.1: a Secure cookie would not come back, and CSRF needs it.
-            "LEADFORM_SESSION_COOKIE_SECURE": "false",
-        }
+        env = leadform_env(url)
         if args.delivery:
             # Alerts' recipients are fixed when a lead is stored: the web app needs the address.
             env["LEADFORM_NOTIFY_EMAILS"] = "admissions@bench.example"
-        flask(env, "db", "upgrade")
-        flask(env, "programs", "load")
-        api_key = flask(env, "apikeys", "create", "bench").strip().splitlines()[-1]
-        with psycopg.connect(url, autocommit=True) as conn:
-            programs = [
-                row[0] for row in conn.execute("SELECT slug FROM programs WHERE active ORDER BY id")
-            ]
-            conn.execute(CREATE_TABLE)
+        api_key, programs = prepare(env, url)
 
         sides = [
             Side(Result("LeadForm"), leadform_submission, database=url),

@@ -18,15 +18,11 @@ import argparse
 import contextlib
 import functools
 import os
-import secrets
 import sys
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import submit as bench  # noqa: E402 - the bench folder is not a package
-from baseline_app import CREATE_TABLE  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -62,24 +58,8 @@ def main() -> int:
 
     with bench.throwaway_database(args.postgres) as url:
         print("machine: " + ", ".join(f"{k} {v}" for k, v in bench.machine(url).items()))
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFORM_")}
-        env = {
-            **base_env,
-            "LEADFORM_ENV": "production",
-            "LEADFORM_SECRET_KEY": secrets.token_urlsafe(48),
-            "LEADFORM_DATABASE_URL": url,
-            "LEADFORM_RATELIMIT_ENABLED": "false",
-            "LEADFORM_MIN_FORM_SECONDS": "0",
-            "LEADFORM_SESSION_COOKIE_SECURE": "false",
-        }
-        bench.flask(env, "db", "upgrade")
-        bench.flask(env, "programs", "load")
-        key = bench.flask(env, "apikeys", "create", "bench").strip().splitlines()[-1]
-        with psycopg.connect(url, autocommit=True) as conn:
-            programs = [
-                row[0] for row in conn.execute("SELECT slug FROM programs WHERE active ORDER BY id")
-            ]
-            conn.execute(CREATE_TABLE)
+        env = bench.leadform_env(url)
+        key, programs = bench.prepare(env, url)
         api = functools.partial(bench.api_submission, key=key)
         sides = [
             bench.Side(bench.Result(f"form, {this.name}"), bench.leadform_submission, database=url),
@@ -88,7 +68,10 @@ def main() -> int:
             bench.Side(bench.Result(f"API, {this.name}"), api, database=url),
             bench.Side(bench.Result(f"API, {base.name}"), api, database=url),
         ]
-        baseline_env = {**base_env, "BENCH_BASELINE_DATABASE_URL": url}
+        baseline_env = {
+            **{k: v for k, v in env.items() if not k.startswith("LEADFORM_")},
+            "BENCH_BASELINE_DATABASE_URL": url,
+        }
         with (
             served_from(this, env, args) as (sides[0].port, sides[0].pid),
             served_from(base, env, args) as (sides[1].port, sides[1].pid),

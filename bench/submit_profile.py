@@ -20,15 +20,12 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import submit as bench  # noqa: E402 - the bench folder is not a package
@@ -193,23 +190,8 @@ def main() -> int:
         return 2
 
     with bench.throwaway_database(args.postgres) as url:
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFORM_")}
-        env = {
-            **base_env,
-            "LEADFORM_ENV": "production",
-            "LEADFORM_SECRET_KEY": secrets.token_urlsafe(48),
-            "LEADFORM_DATABASE_URL": url,
-            "LEADFORM_RATELIMIT_ENABLED": "false",
-            "LEADFORM_MIN_FORM_SECONDS": "0",
-            "LEADFORM_SESSION_COOKIE_SECURE": "false",
-        }
-        bench.flask(env, "db", "upgrade")
-        bench.flask(env, "programs", "load")
-        key = bench.flask(env, "apikeys", "create", "bench").strip().splitlines()[-1]
-        with psycopg.connect(url, autocommit=True) as conn:
-            programs = [
-                row[0] for row in conn.execute("SELECT slug FROM programs WHERE active ORDER BY id")
-            ]
+        env = bench.leadform_env(url)
+        key, programs = bench.prepare(env, url)
         if args.side == "form":
             side = bench.Side(bench.Result("form"), bench.leadform_submission, database=url)
         else:

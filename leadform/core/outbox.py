@@ -32,12 +32,16 @@ from ..vocab import (
 from . import audit
 from .audit import Actor
 from .errors import ActionError, NotFound
+from .prospect_email import opt_out_token
 from .settings import DEFAULT_BASE_URL, Settings
 
 log = logging.getLogger("leadform.outbox")
 
 #: An event that found nobody to tell: recorded as such (the delivery page lists it).
 NO_RECIPIENT = "no_recipient"
+#: What expand_event leaves on an event nobody could be alerted about; record_result then
+#: ends the message as NO_RECIPIENT instead of "sent".
+NO_RECIPIENT_ERROR = "No recipient: the lead has no owner and no team address is set."
 
 #: Network steps one delivery may take, each bounded by its timeout: an SMTP conversation
 #: (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT..., DATA, QUIT) or a webhook POST.
@@ -66,36 +70,6 @@ class Confirmation:
     program: str
     program_summary: str
     counselor: str | None
-
-
-def lead_events(
-    session: Session,
-    *,
-    created: bool,
-    lead_id: int,
-    submission_id: int,
-    reopened: bool,
-    channel: str,
-    owner: StaffUser | None,
-    team: tuple[str, ...],
-    confirmation: Confirmation | None,
-    now: dt.datetime,
-    served_url: str | None = None,
-) -> None:
-    """Write the events for a stored submission (see lead_event_rows) in one INSERT."""
-    rows = lead_event_rows(
-        created=created,
-        lead_id=lead_id,
-        submission_id=submission_id,
-        reopened=reopened,
-        channel=channel,
-        owner=owner,
-        team=team,
-        confirmation=confirmation,
-        now=now,
-        served_url=served_url,
-    )
-    session.execute(message_table().insert(), rows)
 
 
 def message_table() -> Table:
@@ -279,7 +253,7 @@ def expand_event(
     if lead is None:
         return []
     if message.kind == PROSPECT_CONFIRMATION:
-        return _confirmation(session, message, lead, settings)
+        return _confirmation(message, lead, settings)
     deliveries = []
     alert = bool(payload.get("alert", True))
     recipients = (
@@ -287,7 +261,7 @@ def expand_event(
     )
     if alert and not recipients:
         # Nobody to alert (no owner, no team address): said on the delivery page, not "sent".
-        message.last_error = "No recipient: the lead has no owner and no team address is set."
+        message.last_error = NO_RECIPIENT_ERROR
     if alert and recipients:
         program = lead.program.name
         link = link_base(settings, payload.get("served_url")) + f"/staff/leads/{lead.id}"
@@ -323,12 +297,8 @@ def expand_event(
     return deliveries
 
 
-def _confirmation(
-    session: Session, message: OutboxMessage, lead: Lead, settings: Settings
-) -> list[OutboxMessage]:
+def _confirmation(message: OutboxMessage, lead: Lead, settings: Settings) -> list[OutboxMessage]:
     """The prospect's confirmation email, unless they asked for no more email since."""
-    from .prospect_email import opt_out_token
-
     if lead.prospect.email_opt_out_at is not None:
         return []
     payload = message.payload
@@ -470,7 +440,7 @@ def record_result(
 ) -> None:
     """After one attempt: sent, or back to pending with a backoff, or dead after the last."""
     now = utcnow()
-    if not error and is_event(message) and message.last_error.startswith("No recipient"):
+    if not error and is_event(message) and message.last_error == NO_RECIPIENT_ERROR:
         message.status = NO_RECIPIENT
         result.delivered += 1
     elif not error:

@@ -47,7 +47,7 @@ def _expand(session: Session, message: OutboxMessage, settings: Settings) -> Non
     session.add_all(outbox.expand_event(session, message, settings))
 
 
-def _attempt(settings: Settings, work: Callable[[], object], message_id: int) -> str:
+def _attempt(work: Callable[[], object], message_id: int) -> str:
     """Run one delivery step; the error as text ("" when it went through)."""
     try:
         work()
@@ -93,7 +93,7 @@ def run_batch(
             session.commit()
         error = ""
         if not event:
-            error = _attempt(settings, partial(deliver, settings, kind, payload), message_id)
+            error = _attempt(partial(deliver, settings, kind, payload), message_id)
         with make_session() as session:
             current = session.get(OutboxMessage, message_id, with_for_update=True)
             if current is None or current.attempts != attempt:
@@ -103,7 +103,7 @@ def run_batch(
                 session.rollback()
                 continue
             if event:
-                error = _attempt(settings, partial(_expand, session, current, settings), message_id)
+                error = _attempt(partial(_expand, session, current, settings), message_id)
             outbox.record_result(current, error, max_attempts, result)
             outbox.record_email_sent(session, current, utcnow())
             session.commit()

@@ -465,7 +465,7 @@ def _event_rows(
         if confirm:
             existing.lead.last_confirmed_at = now
     program = inquiry.program
-    program_team = getattr(program, "team_email", None)
+    program_team = program.team_email
     confirmation = None
     if confirm:
         confirmation = outbox.Confirmation(
@@ -682,20 +682,21 @@ def record_submission(
         )
 
     existing: LockedLead | None
+    # The request's row, whichever way it is written; its lead_id is set once it is known.
+    submission = _submission_row(
+        inquiry,
+        evidence,
+        idempotency_key=idempotency_key,
+        consent=consent,
+        lead_id=0,
+        prospect_id=prospect_id,
+    )
     if prospect.drawn is not None:
         lead_id, submission_id = prospect.drawn
         new = plan_lead(
             session, prospect_id, program, evidence, confirmed_at=confirmed_at, lead_id=lead_id
         )
-        submission = _submission_row(
-            inquiry,
-            evidence,
-            idempotency_key=idempotency_key,
-            consent=consent,
-            lead_id=lead_id,
-            prospect_id=prospect_id,
-        )
-        submission["id"] = submission_id
+        submission["id"], submission["lead_id"] = submission_id, lead_id
         created_rows = events(
             lead_id, submission_id, existing=None, owner_id=new.owner_id, reopened=False
         )
@@ -725,14 +726,7 @@ def record_submission(
         lead_id, lead_public_id, existing, owner_id = upsert_lead(
             session, prospect_id, program, evidence, confirmed_at=confirmed_at
         )
-        submission = _submission_row(
-            inquiry,
-            evidence,
-            idempotency_key=idempotency_key,
-            consent=consent,
-            lead_id=lead_id,
-            prospect_id=prospect_id,
-        )
+        submission["lead_id"] = lead_id
         submission_id = conn.execute(
             _plain_insert(Submission.__table__, returning_id=True), submission
         ).scalar_one()

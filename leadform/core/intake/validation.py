@@ -265,9 +265,10 @@ def start_terms(today: dt.date | None = None, count: int = 6) -> tuple[tuple[str
     while len(terms) < count:
         for month, season in _TERM_STARTS:
             if (year, month) > (today.year, today.month) and len(terms) < count:
-                terms.append((f"{year}-{season}", f"{season.title()} {year}"))
+                value = f"{year}-{season}"
+                terms.append((value, start_term_label(value)))
         year += 1
-    return (*terms, ("undecided", "Not sure yet"))
+    return (*terms, ("undecided", start_term_label("undecided")))
 
 
 def start_term_label(value: str) -> str:

@@ -207,19 +207,27 @@ class Page:
     is_first: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class TabCounts:
     """Lead counts per tab; a count above the cap means "more than the cap"."""
 
     cap: int
     by_status: dict[str, int] = field(default_factory=dict)
-    all: int = 0
-    open: int = 0  # every status but the closed ones
     mine: int = 0
     unassigned: int = 0
     overdue: int = 0
     #: Not counted: the search matched more than this many people (0: counted).
     too_many_people: int = 0
+
+    @property
+    def all(self) -> int:
+        """Every status's leads (above the cap when any status's count is)."""
+        return sum(self.by_status.values())
+
+    @property
+    def open(self) -> int:
+        """Every status's leads but the closed ones'."""
+        return sum(n for s, n in self.by_status.items() if s not in CLOSED_STATUSES)
 
     def show(self, n: int) -> str:
         """A count as shown on a tab: "1,234", "10,000+" above the cap, "" when not counted."""
@@ -267,11 +275,6 @@ class Search:
     ranks: tuple[tuple[int, ...], ...] = ()
     #: True when `ranks` holds every matching person (at most RANKED_MATCHES of them).
     bounded: bool = False
-
-    @property
-    def finds_nobody(self) -> bool:
-        """True when the search was resolved and matched no one."""
-        return self.bounded and not any(self.ranks)
 
 
 @dataclass(frozen=True)
@@ -699,34 +702,20 @@ def tab_counts(
         # tab would test a person per lead across whole indexes (1.7 s for "nguyen"). The
         # page says so, and a narrower search is counted.
         return TabCounts(cap=cap, too_many_people=RANKED_MATCHES)
-    if search.finds_nobody:
-        return _tally(TabCounts(cap=cap), {s: 0 for s in LEAD_STATUSES}, 0, 0, 0)
     if search.bounded:
         row = session.execute(_one_pass_counts(filters, viewer, now, search)).one()._mapping
     else:
         row = session.execute(_capped_counts(filters, viewer, now, search, cap)).one()._mapping
-    return _tally(
-        TabCounts(cap=cap),
-        {s: int(row[s]) for s in LEAD_STATUSES},
-        int(row["mine"]),
-        int(row["unassigned"]),
-        int(row["overdue"]),
+    return TabCounts(
+        cap=cap,
+        by_status={s: int(row[s]) for s in LEAD_STATUSES},
+        mine=int(row["mine"]),
+        unassigned=int(row["unassigned"]),
+        overdue=int(row["overdue"]),
     )
 
 
-def _tally(
-    counts: TabCounts, by_status: dict[str, int], mine: int, unassigned: int, overdue: int
-) -> TabCounts:
-    counts.by_status = by_status
-    counts.mine, counts.unassigned, counts.overdue = mine, unassigned, overdue
-    counts.all = sum(by_status.values())
-    counts.open = sum(n for s, n in by_status.items() if s not in CLOSED_STATUSES)
-    return counts
-
-
-def _tab_conditions(
-    filters: QueueFilters, viewer: Viewer, now: dt.datetime
-) -> list[tuple[str, ColumnElement[bool], str]]:
+def _tab_conditions(viewer: Viewer, now: dt.datetime) -> list[tuple[str, ColumnElement[bool], str]]:
     """Each tab: its label, what it adds, and the filter it replaces."""
     tabs = [(s, Lead.status == s, "status") for s in LEAD_STATUSES]
     tabs.append(("mine", Lead.owner_id == viewer.user_id, "owner"))
@@ -749,7 +738,7 @@ def _one_pass_counts(
         "overdue": _overdue_condition(filters, now),
     }
     columns = []
-    for label, extra, replaces in _tab_conditions(filters, viewer, now):
+    for label, extra, replaces in _tab_conditions(viewer, now):
         parts = [extra, *(c for name, c in own.items() if name != replaces and c is not None)]
         hits = func.sum(case((and_(*parts), 1), else_=0))
         columns.append(func.coalesce(hits, 0).label(label))
@@ -767,7 +756,7 @@ def _capped_counts(
         scopes = [Lead.owner_id == viewer.user_id, Lead.owner_id.is_(None)]
     conditions: dict[tuple[str, int], list[ColumnElement[bool]]] = {}
     columns = []
-    for label, extra, replaces in _tab_conditions(filters, viewer, now):
+    for label, extra, replaces in _tab_conditions(viewer, now):
         counts = []
         for index, scope in enumerate(scopes):
             key = (replaces, index)

@@ -39,6 +39,7 @@ from ..request_form.receive import (
     NOT_SAVED_NOTICE,
     SUBMIT_LIMIT_SCOPE,
     catalog_cache,
+    consent_unavailable,
     keep_token_after_outage,
     receive,
     submit_limit,
@@ -144,7 +145,7 @@ def form_page(slug: str | None) -> str | tuple[str, int] | Response:
     host = _host(request.args.get("origin"), request.args.get("page"), allowed)
     _allow_framing(host, allowed)
     if catalog.consent is None:
-        return _unavailable()
+        return consent_unavailable()
     form = EmbedForm(formdata=None, programs=catalog.programs)
     if program is not None:
         form.program.data = program.slug
@@ -190,7 +191,7 @@ def _handle_post(slug: str | None, allowed: frozenset[str]) -> str | tuple[str, 
 
     reply = receive(db, sent, catalog, evidence=evidence)
     if reply.unavailable:
-        return _unavailable()
+        return consent_unavailable()
     if reply.done:
         # Shown in place (no redirect, no session): a reload posts again and meets the
         # idempotency key, which answers with this same page.

@@ -39,6 +39,7 @@ from ..request_form.receive import (
     NOT_SAVED_NOTICE,
     SUBMIT_LIMIT_SCOPE,
     catalog_cache,
+    consent_unavailable,
     keep_token_after_outage,
     receive,
     submit_limit,
@@ -144,7 +145,7 @@ def _blank_form_page(
     selector's preselected value.
     """
     if catalog.consent is None:
-        return _unavailable()
+        return consent_unavailable()
     consent_id = catalog.consent.id
     values = {
         "form_token": issue_form_token(
@@ -196,11 +197,6 @@ def _new_form(
     return form
 
 
-def _unavailable() -> tuple[str, int]:
-    current_app.logger.error("no active consent text: run `flask programs load`")
-    return render_template("errors/unavailable.html"), 503
-
-
 def _render_form(
     form: RequestInfoForm,
     catalog: Catalog,
@@ -212,7 +208,7 @@ def _render_form(
 ) -> tuple[str, int]:
     consent = catalog.consent
     if consent is None:
-        return _unavailable()
+        return consent_unavailable()
     if program is None and form.program.data in form.programs:
         program = form.programs[form.program.data]
     if (
@@ -269,7 +265,7 @@ def _handle_post(db: Session) -> Response | tuple[str, int]:
         db, sent, catalog, evidence=evidence, csrf_ok=csrf_ok, fresh_referrer=request.referrer
     )
     if reply.unavailable:
-        return _unavailable()
+        return consent_unavailable()
     if reply.done:
         return _thanks_redirect(reply.program_name)
     form = RequestInfoForm(request.form, programs=catalog.programs)

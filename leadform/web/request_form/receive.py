@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, render_template, request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -152,6 +152,13 @@ def receive(
         program_name=done.program.name if done.program else None,
         program_slug=done.program.slug if done.program else None,
     )
+
+
+def consent_unavailable() -> tuple[str, int]:
+    """The 503 page a form door shows when no consent text is active (the catalog is not
+    loaded): nothing can be stored without the exact wording a person agreed to."""
+    current_app.logger.error("no active consent text: run `flask programs load`")
+    return render_template("errors/unavailable.html"), 503
 
 
 def keep_token_after_outage(form: RequestInfoForm, catalog: Catalog) -> None:
