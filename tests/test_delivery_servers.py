@@ -243,7 +243,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(app, make_lead, db):
         db.expire_all()
         statuses = collections.Counter(m.status for m in db.scalars(select(OutboxMessage)))
         assert statuses["sending"] == 1, statuses  # leased to the dead worker, not recorded
-        assert statuses["sent"] < 8 + 4
+        assert statuses["pending"] >= 1, statuses  # killed early: work was left for the next
         db.rollback()
 
         time.sleep(6.5)  # the dead worker's lease runs out

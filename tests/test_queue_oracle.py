@@ -3,7 +3,9 @@
 Forty leads with ranked names, random statuses, owners, follow-ups and ties in time; for
 every sort, search (none, ranked, short), viewer and filter the keyset pages (forward and
 back), each lead's previous/next, and the one-pass counts must be what filtering and
-sorting the rows in Python gives.
+sorting the rows in Python gives. The ranks themselves come from queue.resolve_search:
+what they are is test_search.py's business; here, that pages, neighbours and counts
+follow them.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def _walk(db, f, v, now, size):
         page = queue.fetch_page(db, f, v, now=now, size=size, after=after)
         pages.append([r.id for r in page.rows])
         if not page.next_cursor:
-            return pages, page
+            return pages
         after = page.next_cursor
         assert len(pages) < 100
 
@@ -123,6 +125,16 @@ VARIANTS = [
 ]
 
 
+def _keywords(extra: dict, program_id: int, me: int, other: int) -> dict:
+    """A VARIANTS entry as QueueFilters keywords: "program" and "me"/"other" made ids."""
+    kw = {k: v for k, v in extra.items() if k != "program"}
+    if "program" in extra:
+        kw["program_id"] = program_id
+    if "owner" in kw:
+        kw["owner"] = {"me": me, "other": other}[kw["owner"]]
+    return kw
+
+
 @pytest.mark.parametrize("sort", ["newest", "oldest", "follow_up"])
 @pytest.mark.parametrize("q", ["", "ann", "an"])
 @pytest.mark.parametrize("manager", [True, False])
@@ -131,18 +143,11 @@ def test_pages_and_neighbours_match_the_oracle(db, world, sort, q, manager):
     program_id = db.query(Lead).order_by(Lead.id).first().program_id
     v = queue.Viewer(user_id=me.id, sees_all=manager)
     for extra in VARIANTS + [{"owner": "me"}, {"owner": "other"}]:
-        kw = dict(extra)
-        if "program" in kw:
-            kw.pop("program")
-            kw["program_id"] = program_id
-        if kw.get("owner") == "me":
-            kw["owner"] = me.id
-        elif kw.get("owner") == "other":
-            kw["owner"] = other.id
+        kw = _keywords(extra, program_id, me.id, other.id)
         f = queue.QueueFilters(search=q, sort=sort, **kw)
         want = _expected(db, f, v, now)
         for size in (1, 3):
-            pages, last = _walk(db, f, v, now, size)
+            pages = _walk(db, f, v, now, size)
             got = [i for p in pages for i in p]
             assert got == want, (extra, size)
         # neighbours of every lead in the list
@@ -189,14 +194,7 @@ def test_one_pass_counts_match_oracle(db, world, q):
             {"owner": "other"},
             {"status": "new", "owner": "me", "overdue": True},
         ]:
-            kw = dict(extra)
-            if "program" in kw:
-                kw.pop("program")
-                kw["program_id"] = program_id
-            if kw.get("owner") == "me":
-                kw["owner"] = me.id
-            elif kw.get("owner") == "other":
-                kw["owner"] = other.id
+            kw = _keywords(extra, program_id, me.id, other.id)
             f = queue.QueueFilters(search=q, **kw)
             counts = queue.tab_counts(db, f, v, now=now, cap=1000)
             search = queue.resolve_search(db, q)

@@ -430,6 +430,7 @@ def test_postgresql_is_told_which_index_serves_a_pinned_order(app, get, login_as
         assert "ORDER BY leads.status DESC" in page_query
     else:
         assert "ANY" not in page_query
+        assert "ORDER BY leads.status DESC" in page_query  # pinned on both databases
 
 
 def test_pages_keep_the_filters(app, get, login_as, lead):

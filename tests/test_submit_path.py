@@ -124,7 +124,7 @@ def test_a_new_persons_submission_takes_few_statements(
     assert len(statements) == (2 if postgresql else 5), kinds
 
 
-def test_reading_fields_needs_no_form_class_change() -> None:
+def test_every_request_field_has_a_reader() -> None:
     """Every request-info field has a reader (a new field type must get one)."""
     readers = dict(request_forms._readers())
     assert set(readers) == {*FIELDS, "website", *UTM_FIELDS}
